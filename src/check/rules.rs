@@ -1,0 +1,215 @@
+//! Rules that span stages: cycles, layer names and kinds, sparsities the schedule must reach,
+//! rounds that must exist, and ticket series that must not mix.
+
+use super::codes;
+use super::program::{Program, Stage, Value};
+use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::kinds::layers::{self, Layer, LayerKind};
+use crate::kinds::{prune::remaining, Category, LayerNeed, Ty};
+use crate::source::{Sources, Span};
+use crate::syntax::ast::{Declaration, ExprKind, Module};
+use petgraph::graph::{DiGraph, NodeIndex};
+use std::collections::HashMap;
+
+/// Reports every dependency cycle; returns whether there was one.
+pub fn check_cycles(program: &Program, diagnostics: &mut Vec<Diagnostic>) -> bool {
+    let mut graph = DiGraph::<usize, ()>::new();
+    let nodes: Vec<NodeIndex> = (0..program.stages.len()).map(|i| graph.add_node(i)).collect();
+    let index: HashMap<&str, usize> = program.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    for (i, stage) in program.stages.iter().enumerate() {
+        for input in stage.inputs() {
+            if let Some(&j) = index.get(input.as_str()) {
+                graph.add_edge(nodes[j], nodes[i], ());
+            }
+        }
+    }
+    let mut found = false;
+    for component in petgraph::algo::tarjan_scc(&graph) {
+        let self_loop = component.len() == 1 && graph.contains_edge(component[0], component[0]);
+        if component.len() < 2 && !self_loop {
+            continue;
+        }
+        found = true;
+        let mut members: Vec<&Stage> = component.iter().map(|n| &program.stages[graph[*n]]).collect();
+        members.sort_by_key(|s| s.name_span);
+        let names: Vec<String> = members.iter().map(|s| format!("`{}`", s.name)).collect();
+        let mut d = Diagnostic::error(
+            codes::CYCLE,
+            members[0].name_span,
+            format!("stages {} depend on each other", names.join(", ")),
+            if self_loop { "reads its own output".to_owned() } else { "part of a cycle".to_owned() },
+        );
+        for other in &members[1..] {
+            d = d.with_label(other.name_span, "also in the cycle");
+        }
+        diagnostics.push(d.with_help("a stage may only read stages that do not read it back"));
+    }
+    found
+}
+
+pub fn check_cross_stage(sources: &Sources, module: &Module, program: &Program, diagnostics: &mut Vec<Diagnostic>) {
+    let declarations: HashMap<&str, &Declaration> = module.declarations.iter().filter(|d| !d.preset).map(|d| (d.name.name.as_str(), d)).collect();
+    for stage in &program.stages {
+        let Some(decl) = declarations.get(stage.name.as_str()) else { continue };
+        check_layers(program, stage, diagnostics);
+        check_series(program, stage, diagnostics);
+        check_rewind(program, stage, diagnostics);
+        if stage.category == Category::Compare {
+            check_compare(sources, program, stage, decl, diagnostics);
+        }
+    }
+}
+
+fn span_of(stage: &Stage, field: &str) -> Span {
+    match stage.fields.get(field).map(|f| f.written) {
+        Some(super::Written::At(span)) => span,
+        _ => stage.name_span,
+    }
+}
+
+/// The layers a model declaration exposes: a built-in table, or those a torchscript module names.
+fn model_layers(model: &Stage) -> Vec<Layer> {
+    layers::builtin(model.method.name).unwrap_or_else(|| match model.value("layers") {
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|v| match v {
+                Value::Str(name) => Some(Layer { name: name.clone(), kind: LayerKind::Block, before_head: false }),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+fn check_layers(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    for spec in stage.method.fields {
+        let Ty::Layer { needs } = spec.ty else { continue };
+        let Some(Value::Str(name)) = stage.value(spec.name) else { continue };
+        let Some(model) = program.model_of(&stage.name) else { continue };
+        let span = span_of(stage, spec.name);
+        let table = model_layers(model);
+        let Some(layer) = table.iter().find(|l| &l.name == name) else {
+            let top_level: Vec<&str> = table.iter().filter(|l| !l.name.contains('.')).map(|l| l.name.as_str()).collect();
+            diagnostics.push(
+                Diagnostic::error(codes::UNKNOWN_LAYER, span, format!("model `{}` ({}) has no layer `{name}`", model.name, model.method.name), "no such layer")
+                    .with_label(model.name_span, format!("`{}` is declared here", model.name))
+                    .with_help(did_you_mean(name, table.iter().map(|l| l.name.as_str())).unwrap_or_else(|| format!("top-level layers: {}", top_level.join(", ")))),
+            );
+            continue;
+        };
+        let last_spatial = table.iter().rev().find(|l| l.kind.is_spatial() && !l.name.contains('.')).map_or("", |l| l.name.as_str());
+        match needs {
+            LayerNeed::Spatial if !layer.kind.is_spatial() => diagnostics.push(
+                Diagnostic::error(
+                    codes::LAYER_NOT_CONVOLUTIONAL,
+                    span,
+                    format!("`{}` needs a convolutional layer, and `{name}` is {}", stage.method.name, layer.kind.describe()),
+                    "has no spatial feature map",
+                )
+                .with_label(model.name_span, format!("`{}` is declared here", model.name))
+                .with_help(format!("saliency maps come from a layer with a spatial output; the last one of `{}` is `{last_spatial}`", model.method.name)),
+            ),
+            LayerNeed::NotBeforeHead if layer.before_head => diagnostics.push(
+                Diagnostic::warning(codes::TCAV_BEFORE_HEAD, span, format!("TCAV at `{name}` cannot depend on the image"), "only pooling and the linear head follow this layer")
+                    .with_help("the directional derivative of a logit there is the same for every image, so each score is 0 or 1; choose an earlier layer"),
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// A stage mapped over rounds must read one ticket series, or rounds would pair up arbitrarily.
+fn check_series(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    if !matches!(stage.category, Category::Embed | Category::Concepts | Category::Explain) {
+        return;
+    }
+    let series = program.series(&stage.name);
+    if series.len() > 1 {
+        let names: Vec<String> = series.iter().map(|s| format!("`{s}`")).collect();
+        diagnostics.push(
+            Diagnostic::error(codes::MIXED_SERIES, stage.name_span, format!("`{}` reads the rounds of several ticket series: {}", stage.name, names.join(", ")), "mixes ticket series")
+                .with_help("a stage is mapped over the rounds of one series; declare one stage per series"),
+        );
+    }
+}
+
+/// `rewind = epoch(k)` must name an epoch the dense training reaches.
+fn check_rewind(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    let Some(Value::Call { function, args }) = stage.value("rewind") else { return };
+    if function != "epoch" {
+        return;
+    }
+    let k = args.get("k").and_then(Value::as_int).unwrap_or(0);
+    let Some(train) = stage.value("from").and_then(Value::as_stage).and_then(|n| program.stage(n)) else { return };
+    let epochs = train.value("epochs").and_then(Value::as_int).unwrap_or(0);
+    if k > epochs {
+        diagnostics.push(
+            Diagnostic::error(codes::OUT_OF_RANGE, span_of(stage, "rewind"), format!("`{}` trains for {epochs} epochs; there is no epoch {k} to rewind to", train.name), "epoch out of range")
+                .with_label(train.name_span, format!("`{}` is declared here", train.name))
+                .with_help(format!("rewind to an epoch from 0 to {epochs}")),
+        );
+    }
+}
+
+/// Rounds and densities of a prune stage: (rate, rounds).
+fn schedule(prune: &Stage) -> (f64, u32) {
+    let rate = prune.value("rate").and_then(Value::as_fraction).unwrap_or(0.1);
+    let rounds = prune.value("rounds").and_then(Value::as_int).and_then(|r| u32::try_from(r).ok()).unwrap_or(0);
+    (rate, rounds)
+}
+
+/// Decimal places written in a percentage literal (`72.9%` → 1).
+fn decimals(text: &str) -> usize {
+    text.trim_end_matches('%').split_once('.').map_or(0, |(_, frac)| frac.len())
+}
+
+fn check_compare(sources: &Sources, program: &Program, stage: &Stage, decl: &Declaration, diagnostics: &mut Vec<Diagnostic>) {
+    let series: Vec<&Stage> = program.upstream_series(&stage.name).iter().filter_map(|n| program.stage(n)).collect();
+    let Some(at) = decl.fields.iter().find(|f| f.name.name == "at") else { return };
+    let items: Vec<_> = match &at.value.kind {
+        ExprKind::List(items) => items.iter().collect(),
+        _ => vec![&at.value],
+    };
+    for item in items {
+        let ExprKind::Percent(written) = item.kind else { continue };
+        let places = decimals(sources.snippet(item.span));
+        let scale = 10f64.powi(i32::try_from(places).unwrap_or(0));
+        for prune in &series {
+            let (rate, rounds) = schedule(prune);
+            let reached = (0..=rounds).any(|r| ((remaining(rate, r) * 100.0 * scale).round() - written * scale).abs() < 1e-6);
+            if reached {
+                continue;
+            }
+            let mut nearest: Vec<u32> = (0..=rounds).collect();
+            nearest.sort_by(|a, b| {
+                let da = (remaining(rate, *a) * 100.0 - written).abs();
+                let db = (remaining(rate, *b) * 100.0 - written).abs();
+                da.total_cmp(&db)
+            });
+            nearest.truncate(2);
+            nearest.sort_unstable();
+            let listed: Vec<String> = nearest.iter().map(|r| format!("round {r} leaves {:.2}%", remaining(rate, *r) * 100.0)).collect();
+            let precision = if places == 0 { "whole percent".to_owned() } else { format!("{places} decimal place{}", if places == 1 { "" } else { "s" }) };
+            diagnostics.push(
+                Diagnostic::error(codes::SPARSITY_UNREACHED, item.span, format!("no round of `{}` leaves {written}% of the weights", prune.name), "no round matches")
+                    .with_label(span_of(prune, "rate"), format!("`{}` removes {:.4}% per round for {rounds} rounds", prune.name, rate * 100.0).replace(".0000%", "%"))
+                    .with_help(format!("nearest: {}; a value matches a round when the exact share, rounded to the {precision} written, equals it", listed.join(", "))),
+            );
+        }
+    }
+    for (field, option) in [("concepts", "reference"), ("saliency", "reference")] {
+        let Some(Value::Configured { fields, .. }) = stage.value(field) else { continue };
+        let Some(Value::Call { args, .. }) = fields.get(option) else { continue };
+        let k = args.get("k").and_then(Value::as_int).unwrap_or(0);
+        for prune in &series {
+            let (_, rounds) = schedule(prune);
+            if k > i64::from(rounds) {
+                diagnostics.push(
+                    Diagnostic::error(codes::OUT_OF_RANGE, span_of(stage, field), format!("`round({k})` does not exist: `{}` has rounds 0 to {rounds}", prune.name), "round out of range")
+                        .with_label(prune.name_span, format!("`{}` is declared here", prune.name))
+                        .with_help("round 0 is the dense network; pick a reference round within the schedule"),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `explain` methods: concept models (PCBM), the Grad-CAM family, TCAV and completeness.
+
+use super::{Category, FieldSpec, LayerNeed, Method, Output, Ty, SEED, STAGE_CHECKPOINT};
+
+const fn explain(name: &'static str, output: Output, fields: &'static [FieldSpec], doc: &'static str) -> Method {
+    Method { category: Category::Explain, name, version: 1, output, fields, dataset: None, doc }
+}
+
+const CONCEPTS: FieldSpec = FieldSpec::required("concepts", Ty::Stage(&[Output::ConceptBank]), "the concept bank whose scores are the model's inputs");
+const FEATURES: FieldSpec = FieldSpec::optional("features", Ty::Stage(&[Output::Embeddings]), "none", "embeddings of the task's images; `none` uses the bank's own");
+const EPOCHS: FieldSpec = FieldSpec::optional("epochs", Ty::Int { min: 1, max: 10_000 }, "35", "passes of the optimiser");
+const LR: FieldSpec = FieldSpec::optional("lr", Ty::Float { min: 0.0, max: 10.0, open_min: true }, "0.01", "step size");
+
+/// The fields every saliency method shares.
+const SALIENCY: &[FieldSpec] = &[
+    FieldSpec::required("of", Ty::Stage(STAGE_CHECKPOINT), "a checkpoint, or a ticket series to explain every round"),
+    FieldSpec::required("layer", Ty::Layer { needs: LayerNeed::Spatial }, "a convolutional layer of the model"),
+    FieldSpec::required("images", Ty::Images, "images to explain, such as `data.test.sample(16, seed = 0)`"),
+    FieldSpec::optional("target", Ty::Word(&["predicted", "label"]), "predicted", "explain the predicted class or the true label"),
+    FieldSpec::cosmetic("alpha", Ty::Float { min: 0.0, max: 1.0, open_min: false }, "0.5", "opacity of the heatmap in overlays"),
+];
+
+const SCORECAM: &[FieldSpec] = &[
+    SALIENCY[0],
+    SALIENCY[1],
+    SALIENCY[2],
+    SALIENCY[3],
+    SALIENCY[4],
+    FieldSpec::optional("batch", Ty::Int { min: 1, max: 4096 }, "32", "masked inputs per forward pass"),
+];
+
+pub const METHODS: &[Method] = &[
+    explain(
+        "pcbm",
+        Output::ConceptModel,
+        &[
+            CONCEPTS,
+            FEATURES,
+            FieldSpec::optional("lambda", Ty::Float { min: 0.0, max: 1e3, open_min: false }, "1e-5", "strength of the elastic-net penalty"),
+            FieldSpec::optional("l1_ratio", Ty::Fraction { min: 0.0, max: 1.0 }, "0.99", "share of the penalty that is L1"),
+            EPOCHS,
+            LR,
+            FieldSpec::optional("batch", Ty::Int { min: 1, max: 65_536 }, "64", "examples per step"),
+            FieldSpec::optional("top", Ty::Int { min: 1, max: 1000 }, "3", "concepts listed per class"),
+            SEED,
+        ],
+        "post-hoc concept bottleneck: a sparse linear map from concept scores to classes",
+    ),
+    explain("gradcam", Output::Saliency, SALIENCY, "Grad-CAM: ReLU of activations weighted by pooled gradients of the logit"),
+    explain("gradcam_pp", Output::Saliency, SALIENCY, "Grad-CAM++"),
+    explain("hirescam", Output::Saliency, SALIENCY, "HiResCAM: element-wise gradient times activation"),
+    explain("layercam", Output::Saliency, SALIENCY, "LayerCAM: positive gradients times activation"),
+    explain("xgradcam", Output::Saliency, SALIENCY, "XGrad-CAM"),
+    explain("scorecam", Output::Saliency, SCORECAM, "Score-CAM: channel weights from the score of masked inputs"),
+    explain("eigencam", Output::Saliency, SALIENCY, "EigenCAM: first principal component of the activations"),
+    explain(
+        "tcav",
+        Output::Scores,
+        &[
+            FieldSpec::required("of", Ty::Stage(STAGE_CHECKPOINT), "a checkpoint or ticket series"),
+            FieldSpec::required("layer", Ty::Layer { needs: LayerNeed::NotBeforeHead }, "the layer the concept vectors live in"),
+            CONCEPTS,
+            FieldSpec::required("images", Ty::Images, "class images whose directional derivatives are counted"),
+            FieldSpec::optional("classes", Ty::ClassList, "[]", "classes to score; empty scores every class"),
+            FieldSpec::optional("random", Ty::Int { min: 10, max: 10_000 }, "10", "random directions for the significance test"),
+            FieldSpec::optional("alpha", Ty::Fraction { min: 0.0, max: 1.0 }, "0.05", "significance level of the two-sided t-test"),
+            SEED,
+        ],
+        "testing with concept activation vectors",
+    ),
+    explain(
+        "completeness",
+        Output::Scores,
+        &[CONCEPTS, FEATURES, EPOCHS, LR, SEED],
+        "how much of the model's accuracy the concepts explain (Yeh et al. 2020)",
+    ),
+];

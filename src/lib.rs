@@ -1,0 +1,16 @@
+//! lthlang: a declarative language for lottery-ticket explainability experiments.
+//!
+//! Phases, each a folder with one entry: `syntax` (text → AST), `check` (AST → checked program),
+//! `plan` (checked program → graph of nodes). `kinds` is the registry of stage signatures that
+//! all phases share; `report` owns everything printed.
+
+pub mod app;
+pub mod check;
+pub mod cli;
+pub mod diagnostic;
+pub mod kinds;
+pub mod plan;
+pub mod report;
+pub mod source;
+pub mod stdlib;
+pub mod syntax;

@@ -1,0 +1,3 @@
+//! Everything users see on the console goes through here.
+
+pub mod console;
