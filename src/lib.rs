@@ -8,6 +8,7 @@ pub mod app;
 pub mod check;
 pub mod cli;
 pub mod diagnostic;
+pub mod exec;
 pub mod kinds;
 pub mod plan;
 pub mod report;

@@ -1,0 +1,85 @@
+//! The protocol between the front end and a worker: node requests go in on stdin, one JSON object
+//! per line; events come back on stdout, one JSON object per line. The same format can be written
+//! to a file and run by a worker elsewhere (a Slurm job, with the cache on a shared filesystem).
+
+use crate::check::Value;
+use crate::kinds::Category;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A node whose output another node reads, with the folder holding that output.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Upstream {
+    pub id: String,
+    pub stage: String,
+    pub category: Category,
+    pub method: String,
+    pub round: Option<u32>,
+    pub fields: BTreeMap<String, Value>,
+    pub dir: PathBuf,
+}
+
+/// One node to compute.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeRequest {
+    pub id: String,
+    pub stage: String,
+    pub category: Category,
+    pub method: String,
+    pub round: Option<u32>,
+    /// The seed of this node's random stream, derived from the experiment seed and its path.
+    pub seed: u64,
+    pub fields: BTreeMap<String, Value>,
+    /// Every node this one depends on, directly or not, so references in `fields` resolve.
+    pub upstream: Vec<Upstream>,
+    /// An empty folder for the node's artifacts; the front end moves it into the cache.
+    pub output: PathBuf,
+    /// State kept between attempts (per-epoch training state), removed once the node is cached.
+    pub partial: PathBuf,
+    /// `cpu`, `cuda:0` or `auto`.
+    pub device: String,
+}
+
+impl NodeRequest {
+    /// The upstream node of `stage` (a stage name written in a field), for this node's round when
+    /// that stage is a ticket series.
+    pub fn upstream_of(&self, stage: &str, round: Option<u32>) -> Option<&Upstream> {
+        let mut candidates = self.upstream.iter().filter(|u| u.stage == stage);
+        match round {
+            Some(r) => self.upstream.iter().find(|u| u.stage == stage && u.round == Some(r)).or_else(|| candidates.next()),
+            None => candidates.next(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The worker has started libtorch and resolved its device.
+    Ready { device: String, threads: i32 },
+    Started { node: String },
+    Epoch { node: String, epoch: u32, epochs: u32, loss: f64, accuracy: f64, val_accuracy: Option<f64> },
+    /// A progress message from a long step that is not an epoch.
+    Progress { node: String, message: String },
+    Finished { node: String, metrics: serde_json::Value },
+    Failed { node: String, message: String },
+}
+
+/// Seed of a node's random stream: the experiment seed mixed with the stage's name and round, so
+/// reordering declarations never changes a result and two stages never share a stream.
+pub fn stream_seed(experiment_seed: i64, stage: &str, round: Option<u32>) -> u64 {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"lthlang seed stream v1\0");
+    hasher.update(&experiment_seed.to_le_bytes());
+    hasher.update(stage.as_bytes());
+    hasher.update(&[0]);
+    if let Some(r) = round {
+        hasher.update(&r.to_le_bytes());
+    }
+    let bytes = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&bytes.as_bytes()[..8]);
+    // Keep it within i64's range: libtorch's manual_seed takes a signed 64-bit seed.
+    u64::from_le_bytes(first) >> 1
+}

@@ -1,0 +1,4 @@
+//! Execution: walks the plan, skips cached nodes, feeds the rest to a worker process and commits
+//! what it returns to the cache.
+
+pub mod job;

@@ -1,0 +1,122 @@
+//! Checkpoints as safetensors files with string metadata, readable from Python
+//! (`safetensors.torch.load_file`). Tensors are written in sorted name order.
+
+use super::{Result, StageError};
+use safetensors::tensor::{Dtype, SafeTensors, View};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use tch::{Kind, Tensor};
+
+struct Bytes {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl View for &Bytes {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+fn dtype(kind: Kind) -> Result<Dtype> {
+    Ok(match kind {
+        Kind::Float => Dtype::F32,
+        Kind::Double => Dtype::F64,
+        Kind::Int64 => Dtype::I64,
+        Kind::Int => Dtype::I32,
+        Kind::Uint8 => Dtype::U8,
+        Kind::Bool => Dtype::BOOL,
+        Kind::Half => Dtype::F16,
+        other => return Err(StageError::new(format!("cannot store tensors of kind {other:?}"))),
+    })
+}
+
+fn kind(dtype: Dtype) -> Result<Kind> {
+    Ok(match dtype {
+        Dtype::F32 => Kind::Float,
+        Dtype::F64 => Kind::Double,
+        Dtype::I64 => Kind::Int64,
+        Dtype::I32 => Kind::Int,
+        Dtype::U8 => Kind::Uint8,
+        Dtype::BOOL => Kind::Bool,
+        Dtype::F16 => Kind::Half,
+        other => return Err(StageError::new(format!("cannot read tensors of type {other:?}"))),
+    })
+}
+
+/// Writes tensors (moved to the CPU) and metadata; the file is complete or absent (temp + rename).
+pub fn save(path: &Path, tensors: &BTreeMap<String, Tensor>, metadata: &BTreeMap<String, String>) -> Result<()> {
+    let mut entries = Vec::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        let t = t.f_to_device(tch::Device::Cpu)?.f_contiguous()?;
+        let numel = t.numel();
+        let kind = t.kind();
+        let mut data = vec![0u8; numel * kind.elt_size_in_bytes()];
+        t.f_copy_data_u8(&mut data, numel)?;
+        let shape = t.size().iter().map(|d| usize::try_from(*d).unwrap_or(0)).collect();
+        entries.push((name.clone(), Bytes { dtype: dtype(kind)?, shape, data }));
+    }
+    let views: Vec<(&str, &Bytes)> = entries.iter().map(|(n, b)| (n.as_str(), b)).collect();
+    let metadata: HashMap<String, String> = metadata.clone().into_iter().collect();
+    let temp = path.with_extension("safetensors.tmp");
+    safetensors::tensor::serialize_to_file(views, &Some(metadata), &temp).map_err(|e| StageError::new(format!("{}: {e}", temp.display())))?;
+    std::fs::rename(&temp, path).map_err(|e| super::io_error(path, &e))
+}
+
+/// Reads every tensor of a file. A truncated or corrupt file is an error naming it.
+pub fn load(path: &Path) -> Result<BTreeMap<String, Tensor>> {
+    let bytes = std::fs::read(path).map_err(|e| super::io_error(path, &e))?;
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| StageError::new(format!("{} is not a readable safetensors file: {e}", path.display())))?;
+    let mut out = BTreeMap::new();
+    for (name, view) in file.tensors() {
+        let shape: Vec<i64> = view.shape().iter().map(|d| i64::try_from(*d).unwrap_or(0)).collect();
+        let t = Tensor::f_from_data_size(view.data(), &shape, kind(view.dtype())?)?;
+        out.insert(name, t);
+    }
+    Ok(out)
+}
+
+/// The metadata strings of a file.
+pub fn metadata(path: &Path) -> Result<BTreeMap<String, String>> {
+    let bytes = std::fs::read(path).map_err(|e| super::io_error(path, &e))?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| StageError::new(format!("{}: {e}", path.display())))?;
+    Ok(meta.metadata().clone().unwrap_or_default().into_iter().collect())
+}
+
+/// Copies stored values into existing variables, which must all be present with equal shapes.
+/// Names the file holds but the variables lack are ignored only if listed in `ignore`
+/// (PyTorch's `num_batches_tracked`).
+pub fn restore(vars: &BTreeMap<String, Tensor>, stored: &BTreeMap<String, Tensor>, source: &Path) -> Result<()> {
+    let _guard = tch::no_grad_guard();
+    let missing: Vec<&str> = vars.keys().filter(|k| !stored.contains_key(*k)).map(String::as_str).collect();
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().take(5).copied().collect();
+        return Err(StageError::new(format!("{} lacks {} of the model's tensors, such as {}", source.display(), missing.len(), shown.join(", "))));
+    }
+    for (name, var) in vars {
+        let value = &stored[name];
+        if value.size() != var.size() {
+            return Err(StageError::new(format!("{}: `{name}` has shape {:?}, the model expects {:?}", source.display(), value.size(), var.size())));
+        }
+        let mut var = var.shallow_clone();
+        var.f_copy_(&value.f_to_kind(var.kind())?)?;
+    }
+    Ok(())
+}
+
+/// A deep copy of every variable (for rewinding and best-epoch selection).
+pub fn snapshot(vars: &BTreeMap<String, Tensor>) -> BTreeMap<String, Tensor> {
+    let _guard = tch::no_grad_guard();
+    vars.iter().map(|(k, v)| (k.clone(), v.detach().copy())).collect()
+}
