@@ -85,15 +85,27 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
     closest(name, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
+/// The candidate closest to `name`, if one is close enough and stands out: when two different
+/// candidates are equally close (`layer4` against `layer1`, `layer2`, `layer3`), a guess would be
+/// arbitrary, so there is none and callers fall back to listing the choices.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;
+    let mut tied = false;
     for candidate in candidates {
         let score = strsim::jaro_winkler(&name.to_lowercase(), &candidate.to_lowercase());
-        if score >= 0.8 && best.is_none_or(|(s, _)| score > s) {
-            best = Some((score, candidate));
+        if score < 0.8 {
+            continue;
+        }
+        match best {
+            Some((s, c)) if (score - s).abs() < 1e-12 => tied |= c != candidate,
+            Some((s, _)) if score < s => {}
+            _ => {
+                best = Some((score, candidate));
+                tied = false;
+            }
         }
     }
-    best.map(|(_, c)| c)
+    best.filter(|_| !tied).map(|(_, c)| c)
 }
 
 /// How diagnostics are drawn: colour for a terminal, plain for files, pipes and snapshots.

@@ -5,7 +5,7 @@
 use super::codes;
 use super::program::{Device, Experiment, FieldValue, Program, Stage, Value, Written};
 use super::values::{default_value, StageHeader, Typer};
-use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::diagnostic::{closest, did_you_mean, Diagnostic};
 use crate::kinds::{one_of, Category, FieldSpec, Method, Ty};
 use crate::source::{Origin, SourceId, Sources, Span};
 use crate::stdlib;
@@ -68,7 +68,9 @@ impl Scope {
     fn chain<'s>(&'s self, decl: &Declaration, diagnostics: &mut Vec<Diagnostic>) -> Option<(&'static Method, Vec<&'s Preset>)> {
         let category = category_of(decl);
         let mut presets: Vec<&Preset> = Vec::new();
-        let mut visited: HashSet<&str> = HashSet::from([decl.name.name.as_str()]);
+        // A preset named like its base (`preset model resnet50 = resnet50`) rests on the method of
+        // that name. A stage is no preset, so `prune paper_imp = paper_imp` uses the preset.
+        let mut visited: HashSet<&str> = if decl.preset { HashSet::from([decl.name.name.as_str()]) } else { HashSet::new() };
         let mut base = &decl.base;
         loop {
             let preset = self.presets.get(&base.name).filter(|p| p.category == category && !visited.contains(base.name.as_str()));
@@ -83,6 +85,11 @@ impl Scope {
                         presets.reverse();
                         return Some((method, presets));
                     }
+                    let owners: Vec<&Declaration> = decl.preset.then_some(decl).into_iter().chain(presets.iter().map(|p| &p.declaration)).collect();
+                    if let Some(cycle) = preset_cycle(category, &owners, base) {
+                        diagnostics.push(cycle);
+                        return None;
+                    }
                     diagnostics.push(self.unknown_base(category, base));
                     return None;
                 }
@@ -92,9 +99,9 @@ impl Scope {
 
     fn unknown_base(&self, category: Category, base: &crate::syntax::ast::Ident) -> Diagnostic {
         let mut candidates: Vec<&str> = category.methods().iter().map(|m| m.name).collect();
-        candidates.extend(self.presets.iter().filter(|(_, p)| p.category == category).map(|(n, _)| n.as_str()));
+        candidates.extend(self.presets.iter().filter(|(n, p)| p.category == category && **n != base.name).map(|(n, _)| n.as_str()));
         candidates.sort_unstable();
-        let help = match self.presets.get(&base.name) {
+        let help = match self.presets.get(&base.name).filter(|p| p.category != category) {
             Some(p) => Some(format!("`{}` is a {} preset, not a {category} one", base.name, p.category)),
             None => did_you_mean(&base.name, candidates.iter().copied()).or_else(|| {
                 Some(format!("{category} methods: {}; presets come into scope with `use std.<module>`", one_of(&category.methods().iter().map(|m| m.name).collect::<Vec<_>>())))
@@ -103,6 +110,31 @@ impl Scope {
         Diagnostic::error(codes::UNKNOWN_METHOD, base.span, format!("unknown {category} method or preset `{}`", base.name), format!("not a {category} method or preset in scope"))
             .with_help_opt(help)
     }
+}
+
+/// Presets that build on each other never reach a method. `owners` is the chain followed so far
+/// (each one's base is the next one's name) and `base` the last one's base. Every preset of the
+/// loop reports the same diagnostic, so the duplicates merge when diagnostics are sorted.
+fn preset_cycle(category: Category, owners: &[&Declaration], base: &crate::syntax::ast::Ident) -> Option<Diagnostic> {
+    let last = owners.last()?;
+    if last.name.name == base.name {
+        return None; // named like its base: it rests on a method of that name, which is missing
+    }
+    let start = owners.iter().position(|d| d.name.name == base.name)?;
+    let mut members: Vec<&Declaration> = owners[start..].to_vec();
+    members.sort_by_key(|d| d.base.span);
+    let names: Vec<String> = members.iter().map(|d| format!("`{}`", d.name.name)).collect();
+    let names = match names.as_slice() {
+        [init @ .., last] if !init.is_empty() => format!("{} and {last}", init.join(", ")),
+        _ => names.join(""),
+    };
+    let methods: Vec<&str> = category.methods().iter().map(|m| m.name).collect();
+    let first = members[0];
+    let mut d = Diagnostic::error(codes::CYCLE, first.base.span, format!("presets {names} build on each other"), format!("`{}` builds on `{}`", first.name.name, first.base.name));
+    for other in &members[1..] {
+        d = d.with_label(other.base.span, format!("`{}` builds on `{}`", other.name.name, other.base.name));
+    }
+    Some(d.with_help(format!("a chain of presets must end at a {category} method: {}", one_of(&methods))))
 }
 
 fn category_of(decl: &Declaration) -> Category {
@@ -121,12 +153,14 @@ fn import(sources: &mut Sources, item: &crate::syntax::ast::Use, presets: &mut H
     if path.first().is_none_or(|p| p.name != stdlib::ROOT) || path.len() < 2 || path.len() > 3 {
         let written: Vec<&str> = path.iter().map(|p| p.name.as_str()).collect();
         let written = written.join(".");
-        diagnostics.push(unknown_module(item.span, &written, did_you_mean(&written, all.iter().map(String::as_str))));
+        // `use std` alone names no module: list them rather than guess one.
+        let guess = if written == stdlib::ROOT { None } else { did_you_mean(&written, all.iter().map(String::as_str)) };
+        diagnostics.push(unknown_module(item.span, &written, guess));
         return;
     }
     let module_name = &path[1];
     let Some(text) = stdlib::module(&module_name.name) else {
-        diagnostics.push(unknown_module(module_name.span, &format!("std.{}", module_name.name), did_you_mean(&module_name.name, modules.iter().copied()).map(|g| format!("did you mean `std.{g}`?"))));
+        diagnostics.push(unknown_module(module_name.span, &format!("std.{}", module_name.name), closest(&module_name.name, modules.iter().copied()).map(|g| format!("did you mean `std.{g}`?"))));
         return;
     };
     let static_name = stdlib::MODULES.iter().find(|(n, _)| *n == module_name.name).map_or("", |(n, _)| *n);
@@ -206,7 +240,7 @@ pub fn resolve(sources: &Sources, root: SourceId, module: &Module, scope: &Scope
 
 /// Types the fields written in one block against a method: (name → value, span, effect).
 fn typed_fields(typer: &mut Typer<'_>, method: &Method, written: &[Field]) -> BTreeMap<String, (Value, Span, crate::kinds::Effect)> {
-    let values = typer.fields(written, method.fields, &format!("field of `{}`", method.name));
+    let values = typer.fields(written, method.fields, &format!("`{}` field", method.name));
     let mut out = BTreeMap::new();
     for field in written {
         if let (Some(value), Some(spec)) = (values.get(&field.name.name), method.field(&field.name.name)) {

@@ -126,10 +126,11 @@ fn check_series(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnost
     let series = program.series(&stage.name);
     if series.len() > 1 {
         let names: Vec<String> = series.iter().map(|s| format!("`{s}`")).collect();
-        diagnostics.push(
-            Diagnostic::error(codes::MIXED_SERIES, stage.name_span, format!("`{}` reads the rounds of several ticket series: {}", stage.name, names.join(", ")), "mixes ticket series")
-                .with_help("a stage is mapped over the rounds of one series; declare one stage per series"),
-        );
+        let mut d = Diagnostic::error(codes::MIXED_SERIES, stage.name_span, format!("`{}` reads the rounds of several ticket series: {}", stage.name, names.join(", ")), "mixes ticket series");
+        for prune in series.iter().filter_map(|s| program.stage(s)) {
+            d = d.with_label(prune.name_span, format!("a ticket series `{}` reads", stage.name));
+        }
+        diagnostics.push(d.with_help("a stage is mapped over the rounds of one series; declare one stage per series"));
     }
 }
 

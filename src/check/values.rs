@@ -47,7 +47,7 @@ impl Typer<'_> {
     }
 
     fn mismatch(&mut self, expr: &Expr, ty: &Ty) -> Option<Value> {
-        if let ExprKind::Call { function, receiver: None, .. } = &expr.kind {
+        if let ExprKind::Call { function, .. } = &expr.kind {
             if !FUNCTIONS.contains(&function.name.as_str()) {
                 return self.push(
                     Diagnostic::error(codes::UNKNOWN_FUNCTION, function.span, format!("unknown function `{}`", function.name), "not a built-in function")
@@ -75,7 +75,7 @@ impl Typer<'_> {
                     _ => return self.mismatch(expr, ty),
                 };
                 if (*open_min && x <= *min) || x < *min || x > *max {
-                    return self.error(codes::OUT_OF_RANGE, expr.span, format!("value `{x}` is out of range"), format!("must be {}", ty.expected().trim_start_matches("a ").trim_start_matches("an ")));
+                    return self.error(codes::OUT_OF_RANGE, expr.span, format!("value `{x}` is out of range"), format!("must be {}", ty.expected()));
                 }
                 Some(Value::Float(x))
             }
@@ -87,7 +87,11 @@ impl Typer<'_> {
                     _ => return self.mismatch(expr, ty),
                 };
                 if x < *min || x > *max {
-                    return self.error(codes::OUT_OF_RANGE, expr.span, "share out of range", format!("must be from {} to {}", percent(*min), percent(*max)));
+                    let shown = match expr.kind {
+                        ExprKind::Percent(p) => format!("{p}%"),
+                        _ => format!("{x}"),
+                    };
+                    return self.error(codes::OUT_OF_RANGE, expr.span, format!("share `{shown}` is out of range"), format!("must be from {} to {}", percent(*min), percent(*max)));
                 }
                 Some(Value::Fraction(x))
             }
@@ -190,7 +194,31 @@ impl Typer<'_> {
                     }
                     Some(Value::List((start..end).map(Value::Int).collect()))
                 }
-                _ => self.list(expr, &Ty::Int { min: 0, max: i64::MAX }),
+                _ => {
+                    // No seed would plan no seeded node at all, and a repeated one would plan
+                    // every seeded node twice under the same id.
+                    let items = self.list_items(expr);
+                    if items.is_empty() || items.len() > 1000 {
+                        return self.error(codes::OUT_OF_RANGE, expr.span, format!("{} seeds given", items.len()), "must hold 1 to 1000 seeds");
+                    }
+                    let seeds = self.list(expr, &Ty::Int { min: 0, max: i64::MAX });
+                    let mut first: HashMap<i64, Span> = HashMap::new();
+                    let mut repeated = false;
+                    for item in items {
+                        let ExprKind::Integer(n) = item.kind else { continue };
+                        if let Some(&at) = first.get(&n) {
+                            repeated = true;
+                            self.push(
+                                Diagnostic::error(codes::DUPLICATE_NAME, item.span, format!("seed `{n}` is given twice"), "given again here")
+                                    .with_label(at, "first given here")
+                                    .with_help("each seed replicates the whole graph once; remove the repeat"),
+                            );
+                        } else {
+                            first.insert(n, item.span);
+                        }
+                    }
+                    if repeated { None } else { seeds }
+                }
             },
             Ty::Sparsities => {
                 let items = self.list_items(expr);
@@ -263,7 +291,7 @@ impl Typer<'_> {
 
     fn in_range(&mut self, x: f64, min: f64, max: f64, span: Span, expected: &str) -> Option<()> {
         if x < min || x > max {
-            self.error(codes::OUT_OF_RANGE, span, format!("value `{x}` is out of range"), format!("must be {}", expected.trim_start_matches("an ").trim_start_matches("a ")));
+            self.error(codes::OUT_OF_RANGE, span, format!("value `{x}` is out of range"), format!("must be {expected}"));
             return None;
         }
         Some(())
@@ -324,6 +352,9 @@ impl Typer<'_> {
         if SPLITS.contains(&member.name.as_str()) {
             return Some(Value::Split { dataset, split: member.name.clone() });
         }
+        if DATASET_MEMBERS.contains(&member.name.as_str()) {
+            return self.mismatch(expr, ty); // `data.classes` where a split belongs
+        }
         self.unknown_member(member.span, &member.name, ty)
     }
 
@@ -334,7 +365,7 @@ impl Typer<'_> {
         };
         self.push(
             Diagnostic::error(codes::UNKNOWN_MEMBER, span, format!("a dataset has no member `{member}`"), format!("expected {}", one_of(expected)))
-                .with_help_opt(did_you_mean(member, DATASET_MEMBERS.iter().copied())),
+                .with_help_opt(did_you_mean(member, expected.iter().copied())),
         )
     }
 
@@ -390,7 +421,9 @@ impl Typer<'_> {
                 (value, Some(var))
             }
             ExprKind::Call { receiver: None, function, args } if function.name == "file" => match args.as_slice() {
-                [Arg { name: None, value }] => return self.path(value, &Ty::Dir { contains: &[] }),
+                [Arg { name: None, value }] if matches!(&value.kind, ExprKind::Str(_)) || matches!(&value.kind, ExprKind::Call { receiver: None, function, .. } if function.name == "env") => {
+                    return self.path(value, &Ty::Dir { contains: &[] });
+                }
                 _ => return self.error(codes::BAD_ARGUMENT, expr.span, "`file` takes one path", "expected `file(\"path\")`").map(|_| Default::default()),
             },
             _ => return self.mismatch(expr, ty).map(|_| Default::default()),
@@ -426,8 +459,15 @@ impl Typer<'_> {
         if path.is_file() {
             return Some(Value::Path(path));
         }
+        let from_env = env.is_some();
         let given = env.map(|var| format!(" (from `{var}`)")).unwrap_or_default();
-        self.error(codes::MISSING_PATH, expr.span, format!("file `{}`{given} does not exist", path.display()), "no such file")
+        if path.is_dir() {
+            return self.error(codes::MISSING_PATH, expr.span, format!("`{}`{given} is a folder, not a file", path.display()), "not a file");
+        }
+        self.push(
+            Diagnostic::error(codes::MISSING_PATH, expr.span, format!("file `{}`{given} does not exist", path.display()), "no such file")
+                .with_help_opt((!from_env && path.is_relative()).then(|| "a relative path is read from the folder of the `.lth` file it is written in".to_owned())),
+        )
     }
 
     /// A built-in call with positional-or-named parameters `(name, type, default)`.
@@ -440,6 +480,7 @@ impl Typer<'_> {
         let mut out = BTreeMap::new();
         let mut ok = true;
         let names: Vec<&str> = params.iter().map(|p| p.0).collect();
+        let mut given: HashMap<&str, Span> = HashMap::new();
         for (i, arg) in args.iter().enumerate() {
             let param = match &arg.name {
                 Some(name) => params.iter().find(|p| p.0 == name.name),
@@ -454,6 +495,16 @@ impl Typer<'_> {
                 ok = false;
                 continue;
             };
+            let arg_span = arg.name.as_ref().map_or(arg.value.span, |n| n.span);
+            if let Some(first) = given.insert(*name, arg_span) {
+                self.push(
+                    Diagnostic::error(codes::BAD_ARGUMENT, arg_span, format!("`{name}` is given twice to `{function}`"), "given again here")
+                        .with_label(first, "first given here")
+                        .with_help("remove one of the two"),
+                );
+                ok = false;
+                continue;
+            }
             match self.value(&arg.value, ty, false) {
                 Some(v) => {
                     out.insert((*name).to_owned(), v);

@@ -50,14 +50,20 @@ fn compress(ids: &[String]) -> String {
     parts.join(", ")
 }
 
+/// The text of a dot string, without its quotes: backslashes and quotes escaped.
+fn escaped(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
 fn quoted(id: &str) -> String {
-    format!("\"{}\"", id.replace('\\', "\\\\").replace('"', "\\\""))
+    format!("\"{}\"", escaped(id))
 }
 
 pub fn to_dot(plan: &Plan) -> String {
     let mut out = format!("digraph {} {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n", quoted(&plan.experiment));
     for node in &plan.nodes {
-        let _ = writeln!(out, "  {} [label={}];", quoted(&node.id), quoted(&format!("{}\\n{} {}", node.id, node.kind.name(), node.method)));
+        // `\n` is dot's line break inside a label, so the parts are escaped, not the whole.
+        let _ = writeln!(out, "  {} [label=\"{}\\n{} {}\"];", quoted(&node.id), escaped(&node.id), node.kind.name(), node.method);
     }
     for node in &plan.nodes {
         for input in &node.inputs {

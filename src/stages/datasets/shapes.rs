@@ -134,7 +134,7 @@ pub fn class_definitions(k: usize, rng: &mut ChaCha8Rng) -> Result<Vec<ClassDef>
             return Ok(chosen);
         }
     }
-    Err(format!("no set of {k} shape classes meets the rules; use 2 to 16 classes"))
+    Err(format!("no set of {k} shape classes meets the rules; use 4 to 16 classes"))
 }
 
 /// One split, row-major: images `[n, 3, s, s]` bytes, masks `[n, s, s]`, concepts `[n, 15]`.
@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn class_definitions_meet_every_rule_for_every_size() {
-        for k in 2..=16 {
+        for k in 4..=16 {
             for seed in 0..3 {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
                 let defs = class_definitions(k, &mut rng).unwrap_or_else(|e| panic!("{k} classes, seed {seed}: {e}"));
