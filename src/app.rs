@@ -21,10 +21,9 @@ pub fn run(cli: &Cli) -> u8 {
             let mut worst = EXIT_OK;
             for file in files {
                 let code = match load(file, style) {
-                    Ok((_, sources, checked)) => {
+                    Ok((_, _, checked)) => {
                         let status = if checked.has_errors() { "failed" } else { "ok" };
                         console::status(&format!("{}: {status} ({})", file.display(), summary(&checked.diagnostics)));
-                        drop(sources);
                         if checked.has_errors() { EXIT_INPUT } else { EXIT_OK }
                     }
                     Err(code) => code,

@@ -41,7 +41,7 @@ pub fn check(sources: &mut Sources, root: SourceId) -> Checked {
         Err(diagnostics) => return Checked { program: None, diagnostics },
     };
     let mut diagnostics = Vec::new();
-    let scope = resolve::Scope::build(sources, root, &module, &mut diagnostics);
+    let scope = resolve::Scope::build(sources, &module, &mut diagnostics);
     let sources: &Sources = sources;
     let mut program = resolve::resolve(sources, root, &module, &scope, &mut diagnostics);
     if !rules::check_cycles(&program, &mut diagnostics) {

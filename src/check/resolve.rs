@@ -26,7 +26,7 @@ pub struct Scope {
 }
 
 impl Scope {
-    pub fn build(sources: &mut Sources, root: SourceId, module: &Module, diagnostics: &mut Vec<Diagnostic>) -> Scope {
+    pub fn build(sources: &mut Sources, module: &Module, diagnostics: &mut Vec<Diagnostic>) -> Scope {
         let mut presets: HashMap<String, Preset> = HashMap::new();
         for item in &module.uses {
             import(sources, item, &mut presets, diagnostics);
@@ -55,7 +55,6 @@ impl Scope {
             let method = scope.method_of(decl, diagnostics);
             scope.stages.insert(decl.name.name.clone(), StageHeader { category: category_of(decl), method, name_span: decl.name.span });
         }
-        let _ = root;
         scope
     }
 
