@@ -2,7 +2,14 @@
 //! 1 problems in the input, 2 usage.
 
 use crate::check::{self, Program};
-use crate::cli::{Cli, Colour, Command, GraphFormat};
+use crate::cache::store::{Store, CACHE_ENV};
+use crate::cache::fingerprint;
+use crate::cli::{CacheArgs, Cli, Colour, Command, GraphFormat};
+use crate::exec::{self, explain, run::Options};
+use crate::report::progress::{self, Progress};
+use crate::report::{explained, run_folder};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use crate::diagnostic::{summary, Style};
 use crate::plan;
 use crate::report::console;
@@ -13,6 +20,8 @@ use std::path::Path;
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_INPUT: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
+/// A run in which some node failed (the others completed and are cached).
+pub const EXIT_FAILED: u8 = 3;
 
 pub fn run(cli: &Cli) -> u8 {
     let style = style(cli.colour);
@@ -32,7 +41,20 @@ pub fn run(cli: &Cli) -> u8 {
             }
             worst
         }
-        Command::Plan { file, json } => with_program(file, style, |program| {
+        Command::Plan { file, json, explain: true, cache, force } => with_program(file, style, |program, sources| {
+            let plan = plan::plan(program);
+            let Some(store) = open_store(cache, Some(file)) else { return EXIT_USAGE };
+            let fingerprints = fingerprint::of_plan(program, &plan);
+            let force: BTreeSet<String> = force.iter().cloned().collect();
+            let explained = explain::explain(program, &plan, &fingerprints, &store, &force);
+            if *json {
+                console::output(&format!("{}\n", explained::json(&plan, &explained)));
+            } else {
+                console::output(&explained::table(&plan, &explained, sources));
+            }
+            EXIT_OK
+        }),
+        Command::Plan { file, json, .. } => with_program(file, style, |program, _| {
             let plan = plan::plan(program);
             if *json {
                 let text = serde_json::to_string_pretty(&plan.nodes).unwrap_or_default();
@@ -40,14 +62,31 @@ pub fn run(cli: &Cli) -> u8 {
             } else {
                 console::output(&plan::to_table(&plan));
             }
+            EXIT_OK
         }),
-        Command::Graph { file, format } => with_program(file, style, |program| {
+        Command::Graph { file, format } => with_program(file, style, |program, _| {
             let plan = plan::plan(program);
             console::output(&match format {
                 GraphFormat::Dot => plan::to_dot(&plan),
                 GraphFormat::Mermaid => plan::to_mermaid(&plan),
             });
+            EXIT_OK
         }),
+        Command::Run { file, cache, force, json } => with_program(file, style, |program, _| run_experiment(file, program, cache, force, *json)),
+        Command::Status { file, cache } => match open_store(cache, file.as_deref()) {
+            Some(store) => match store.entries() {
+                Ok(entries) => {
+                    console::output(&run_folder::status_table(&store, &entries));
+                    EXIT_OK
+                }
+                Err(e) => {
+                    console::error_line(&format!("cannot read the cache `{}`: {e}", store.root().display()));
+                    EXIT_USAGE
+                }
+            },
+            None => EXIT_USAGE,
+        },
+        Command::Gc { files, cache, dry_run } => collect_garbage(files, cache, *dry_run, style),
     }
 }
 
@@ -77,13 +116,10 @@ fn load(file: &Path, style: Style) -> Result<(crate::source::SourceId, Sources, 
     }
 }
 
-fn with_program(file: &Path, style: Style, body: impl FnOnce(&Program)) -> u8 {
+fn with_program(file: &Path, style: Style, body: impl FnOnce(&Program, &Sources) -> u8) -> u8 {
     match load(file, style) {
-        Ok((_, _, checked)) => match checked.program {
-            Some(program) => {
-                body(&program);
-                EXIT_OK
-            }
+        Ok((_, sources, checked)) => match checked.program {
+            Some(program) => body(&program, &sources),
             None => {
                 console::status(&format!("{}: failed ({})", file.display(), summary(&checked.diagnostics)));
                 EXIT_INPUT
@@ -91,4 +127,112 @@ fn with_program(file: &Path, style: Style, body: impl FnOnce(&Program)) -> u8 {
         },
         Err(code) => code,
     }
+}
+
+/// The cache folder: `--cache`, else `LTHLANG_CACHE`, else `.lth/cache` beside the experiment
+/// (or in the current folder when there is none).
+fn cache_root(args: &CacheArgs, file: Option<&Path>) -> PathBuf {
+    if let Some(dir) = &args.cache {
+        return dir.clone();
+    }
+    if let Some(dir) = std::env::var_os(CACHE_ENV).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let base = file.and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    base.join(".lth").join("cache")
+}
+
+fn open_store(args: &CacheArgs, file: Option<&Path>) -> Option<Store> {
+    let root = cache_root(args, file);
+    match Store::open(&root) {
+        Ok(store) => Some(store),
+        Err(e) => {
+            console::error_line(&format!("cannot open the cache `{}`: {e}", root.display()));
+            None
+        }
+    }
+}
+
+fn run_experiment(file: &Path, program: &Program, cache: &CacheArgs, force: &[String], json: bool) -> u8 {
+    let plan = plan::plan(program);
+    let unknown: Vec<&String> = force.iter().filter(|f| program.stage(f).is_none()).collect();
+    if let Some(name) = unknown.first() {
+        console::error_line(&format!("--force names `{name}`, which is not a stage of `{}`", file.display()));
+        return EXIT_USAGE;
+    }
+    let Some(store) = open_store(cache, Some(file)) else { return EXIT_USAGE };
+    let folder = run_folder::folder_of(file, &program.experiment.name);
+    if let Err(e) = std::fs::create_dir_all(&folder) {
+        console::error_line(&format!("cannot create the run folder `{}`: {e}", folder.display()));
+        return EXIT_USAGE;
+    }
+    let started = std::time::Instant::now();
+    let fingerprints = fingerprint::of_plan(program, &plan);
+    let options = Options { force: force.iter().cloned().collect(), worker: exec::worker::worker_path(), log: Some(folder.join("worker.log")) };
+    let mode = if json {
+        progress::Mode::Json
+    } else if std::io::stderr().is_terminal() {
+        progress::Mode::Bars
+    } else {
+        progress::Mode::Quiet
+    };
+    let mut display = Progress::new(mode);
+    let outcome = exec::run::run(program, &plan, &fingerprints, &store, &options, &mut |event| display.observe(event));
+    display.finish();
+    let written = run_folder::write(&folder, program, &plan, &outcome, started.elapsed().as_secs_f64());
+    if let Err(e) = &written {
+        console::error_line(&format!("cannot write the run folder `{}`: {e}", folder.display()));
+    }
+    if !json {
+        console::status(&run_folder::summary(&folder, &outcome, started.elapsed().as_secs_f64()));
+    }
+    if !outcome.failed().is_empty() {
+        EXIT_FAILED
+    } else if written.is_err() {
+        EXIT_USAGE
+    } else {
+        EXIT_OK
+    }
+}
+
+fn collect_garbage(files: &[PathBuf], cache: &CacheArgs, dry_run: bool, style: Style) -> u8 {
+    let Some(store) = open_store(cache, files.first().map(PathBuf::as_path)) else { return EXIT_USAGE };
+    let mut reachable = BTreeSet::new();
+    for file in files {
+        match load(file, style) {
+            Ok((_, _, checked)) => match checked.program {
+                Some(program) => {
+                    let plan = plan::plan(&program);
+                    reachable.extend(fingerprint::of_plan(&program, &plan).into_iter().map(|(_, fp)| fp.key()));
+                }
+                None => {
+                    console::error_line(&format!("{} has errors; gc needs every experiment to check clean so it keeps what they use", file.display()));
+                    return EXIT_INPUT;
+                }
+            },
+            Err(code) => return code,
+        }
+    }
+    let entries = match store.entries() {
+        Ok(e) => e,
+        Err(e) => {
+            console::error_line(&format!("cannot read the cache `{}`: {e}", store.root().display()));
+            return EXIT_USAGE;
+        }
+    };
+    let doomed: Vec<_> = entries.iter().filter(|e| !reachable.contains(&e.key)).collect();
+    let bytes: u64 = doomed.iter().map(|e| e.bytes).sum();
+    for entry in &doomed {
+        let what = entry.fingerprint.as_ref().map_or_else(|| "unreadable fingerprint".to_owned(), |fp| format!("{} {}", fp.kind, fp.method));
+        console::output(&format!("{} {}  {what}  {}\n", if dry_run { "would delete" } else { "deleted" }, &entry.key[..16.min(entry.key.len())], run_folder::bytes(entry.bytes)));
+        if !dry_run {
+            if let Err(e) = store.discard(&entry.key) {
+                console::error_line(&format!("cannot delete `{}`: {e}", entry.dir.display()));
+                return EXIT_USAGE;
+            }
+        }
+    }
+    let verb = if dry_run { "would free" } else { "freed" };
+    console::status(&format!("{} of {} entries unreachable; {verb} {}", doomed.len(), entries.len(), run_folder::bytes(bytes)));
+    EXIT_OK
 }

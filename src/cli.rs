@@ -27,6 +27,44 @@ pub enum Command {
         /// Print the nodes as a JSON array.
         #[arg(long)]
         json: bool,
+        /// Say for every node whether the cache holds it and, if not, why it must run.
+        #[arg(long)]
+        explain: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
+        /// Explain as if these stages were forced (see `run --force`).
+        #[arg(long, value_name = "STAGE")]
+        force: Vec<String>,
+    },
+    /// Run an experiment: compute what the cache lacks, then write the run folder
+    /// `runs/<experiment>/` next to the file (metrics.json, timings.json, the report).
+    Run {
+        file: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
+        /// Recompute this stage and everything downstream of it, even if cached (repeatable).
+        #[arg(long, value_name = "STAGE")]
+        force: Vec<String>,
+        /// Stream events as JSON lines on stdout instead of progress bars.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Entries and bytes in the cache, per stage kind.
+    Status {
+        /// An experiment whose cache to inspect (its `.lth/cache`); or use --cache.
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Delete cache entries that none of the given experiments reaches.
+    Gc {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        cache: CacheArgs,
+        /// List what would be deleted without deleting it.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Print the plan's graph for Graphviz or Mermaid.
     Graph {
@@ -34,6 +72,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CacheArgs {
+    /// The cache folder [default: `.lth/cache` next to the experiment; env: LTHLANG_CACHE].
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

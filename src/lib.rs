@@ -5,6 +5,7 @@
 //! all phases share; `report` owns everything printed.
 
 pub mod app;
+pub mod cache;
 pub mod check;
 pub mod cli;
 pub mod diagnostic;

@@ -1,4 +1,7 @@
 //! Execution: walks the plan, skips cached nodes, feeds the rest to a worker process and commits
 //! what it returns to the cache.
 
+pub mod explain;
 pub mod job;
+pub mod run;
+pub mod worker;

@@ -33,7 +33,24 @@ fn describe(device: tch::Device) -> String {
     }
 }
 
+/// Dies with the front end: a killed `lthlang run` must not leave a worker training on.
+#[cfg(target_os = "linux")]
+fn follow_parent() {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+    // The parent may have died before the call: then we were re-parented already.
+    if std::os::unix::process::parent_id() == 1 {
+        std::process::exit(1);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn follow_parent() {}
+
 fn main() {
+    follow_parent();
     // libtorch's own panics are caught per node; keep the default hook from printing them on
     // stdout's neighbour so the event stream stays the only protocol channel.
     std::panic::set_hook(Box::new(|_| {}));
