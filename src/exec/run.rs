@@ -46,7 +46,8 @@ pub enum RunEvent {
     Planned { total: usize, cached: usize },
     /// The worker started (libtorch is loading).
     WorkerStarting,
-    Worker(Event),
+    /// An event the worker sent, as it sent it.
+    Worker { worker: Event },
     NodeDone { index: usize, total: usize, outcome: NodeOutcome },
     Warning { message: String },
 }
@@ -239,7 +240,7 @@ impl Runner<'_> {
             match reply {
                 Reply::Event(event) => match event {
                     Event::Finished { node: ref id, .. } if *id == node.id => {
-                        (self.observe)(&RunEvent::Worker(event));
+                        (self.observe)(&RunEvent::Worker { worker: event });
                         return match self.store.commit(&staging, fingerprint) {
                             Ok(_) => Status::Computed,
                             Err(e) => Status::Failed { message: format!("cannot commit the result to the cache: {e}") },
@@ -247,15 +248,15 @@ impl Runner<'_> {
                     }
                     Event::Failed { node: ref id, ref message } if *id == node.id || id.is_empty() => {
                         let message = message.clone();
-                        (self.observe)(&RunEvent::Worker(event));
+                        (self.observe)(&RunEvent::Worker { worker: event });
                         let _ = std::fs::remove_dir_all(&staging);
                         return Status::Failed { message };
                     }
                     Event::Ready { ref device, .. } => {
                         self.device = Some(device.clone());
-                        (self.observe)(&RunEvent::Worker(event));
+                        (self.observe)(&RunEvent::Worker { worker: event });
                     }
-                    other => (self.observe)(&RunEvent::Worker(other)),
+                    other => (self.observe)(&RunEvent::Worker { worker: other }),
                 },
                 Reply::Exited(how) => {
                     self.worker = None;

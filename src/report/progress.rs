@@ -63,7 +63,7 @@ impl Progress {
                 self.bars = Some(Bars { multi, nodes, epochs: None });
             }
             RunEvent::WorkerStarting => self.message("starting the worker (libtorch)"),
-            RunEvent::Worker(event) => self.worker_event(event),
+            RunEvent::Worker { worker } => self.worker_event(worker),
             RunEvent::NodeDone { outcome, .. } => {
                 if let Some(bars) = self.bars.as_mut() {
                     if let Some(epochs) = bars.epochs.take() {
