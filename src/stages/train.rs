@@ -361,3 +361,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
         "weights_remaining": 1.0,
     }))
 }
+
+#[cfg(test)]
+#[path = "train_tests.rs"]
+mod tests;
