@@ -2,7 +2,8 @@
 //!
 //! Phases, each a folder with one entry: `syntax` (text → AST), `check` (AST → checked program),
 //! `plan` (checked program → graph of nodes). `kinds` is the registry of stage signatures that
-//! all phases share; `report` owns everything printed.
+//! all phases share; `report` owns everything printed. `metrics` holds the pure-Rust comparison
+//! metrics that stages compute from artifacts.
 
 pub mod app;
 pub mod cache;
@@ -11,6 +12,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod exec;
 pub mod kinds;
+pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod source;

@@ -1,0 +1,235 @@
+//! Concept fidelity of a PCBM: does each class's weight row single out the concept values that
+//! define the class?
+//!
+//! Concepts come in one-hot groups (shape, colour, size, …), so a PCBM may encode "large" as a
+//! negative weight on "small": both carry the same information. Raw weights would miss that, so
+//! every value is scored by its contrast weight, c = w(value) − mean of w over the other values of
+//! its group, which is invariant to adding a constant to a whole group.
+
+use crate::metrics::error::finite;
+use crate::metrics::ranking::top_k_mask;
+use crate::metrics::{MetricError, Result};
+
+/// Contrast weights of one row. `groups` must partition the concept indices `0..row.len()`: each
+/// index in exactly one group. A group of a single value has nothing to contrast with, so its
+/// contrast is the weight itself (the absent alternative has weight 0).
+pub fn contrast_weights<T: Copy + Into<f64>>(row: &[T], groups: &[Vec<usize>]) -> Result<Vec<f64>> {
+    let row = finite("contrast weights", row)?;
+    check_partition(row.len(), groups)?;
+    let mut contrast = vec![0.0; row.len()];
+    for group in groups {
+        let total: f64 = group.iter().map(|&i| row[i]).sum();
+        let others = (group.len() - 1) as f64;
+        for &i in group {
+            contrast[i] = if group.len() == 1 { row[i] } else { row[i] - (total - row[i]) / others };
+        }
+    }
+    Ok(contrast)
+}
+
+fn check_partition(concepts: usize, groups: &[Vec<usize>]) -> Result<()> {
+    let mut seen = vec![false; concepts];
+    for (g, group) in groups.iter().enumerate() {
+        if group.is_empty() {
+            return Err(MetricError::new(format!("concept groups: group {g} is empty")));
+        }
+        for &i in group {
+            if i >= concepts {
+                return Err(MetricError::new(format!("concept groups: group {g} names concept {i}, but the row has {concepts}")));
+            }
+            if seen[i] {
+                return Err(MetricError::new(format!("concept groups: concept {i} appears in more than one place")));
+            }
+            seen[i] = true;
+        }
+    }
+    match seen.iter().position(|s| !s) {
+        Some(i) => Err(MetricError::new(format!("concept groups: concept {i} belongs to no group"))),
+        None => Ok(()),
+    }
+}
+
+/// Groups from concept names written `group:value` (as the `shapes` dataset names them): names
+/// sharing the text before the first `:` form one group, in order of first appearance. A name
+/// without `:` is a group of its own.
+pub fn groups_from_names<S: AsRef<str>>(names: &[S]) -> Vec<Vec<usize>> {
+    let mut keys: Vec<Option<&str>> = Vec::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let key = name.as_ref().split_once(':').map(|(group, _)| group);
+        match key.and_then(|k| keys.iter().position(|seen| *seen == Some(k))) {
+            Some(g) => groups[g].push(i),
+            None => {
+                keys.push(key);
+                groups.push(vec![i]);
+            }
+        }
+    }
+    groups
+}
+
+/// How well one class's row recovers its defining values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassFidelity {
+    /// Share of the defining values among the k values of largest contrast, k = number of
+    /// defining values (ties to the lower index).
+    pub recall_at_k: f64,
+    /// Every defining value is in that top k.
+    pub fully_recovered: bool,
+    /// Chance that a defining value has a larger contrast than a non-defining one, ties counting
+    /// one half: 1 is a perfect ranking, 0.5 chance.
+    pub ranking_auc: f64,
+}
+
+/// Fidelity of one class: its weight row, the concept groups, and the indices of its defining
+/// values (at least one, and not every concept, or the AUC has no pairs).
+pub fn class_fidelity<T: Copy + Into<f64>>(row: &[T], groups: &[Vec<usize>], defining: &[usize]) -> Result<ClassFidelity> {
+    let contrast = contrast_weights(row, groups)?;
+    let mut is_defining = vec![false; contrast.len()];
+    for &i in defining {
+        if i >= contrast.len() || is_defining[i] {
+            return Err(MetricError::new(format!("concept fidelity: defining concept {i} is out of range or repeated")));
+        }
+        is_defining[i] = true;
+    }
+    let k = defining.len();
+    if k == 0 || k == contrast.len() {
+        return Err(MetricError::new(format!("concept fidelity: a class needs between 1 and {} defining values, not {k}", contrast.len() - 1)));
+    }
+    let hits = top_k_mask(&contrast, k).iter().zip(&is_defining).filter(|(top, def)| **top && **def).count();
+    let mut wins = 0.0;
+    for &d in defining {
+        for (n, _) in is_defining.iter().enumerate().filter(|(_, def)| !**def) {
+            wins += match contrast[d].partial_cmp(&contrast[n]) {
+                Some(std::cmp::Ordering::Greater) => 1.0,
+                Some(std::cmp::Ordering::Equal) => 0.5,
+                _ => 0.0,
+            };
+        }
+    }
+    Ok(ClassFidelity {
+        recall_at_k: hits as f64 / k as f64,
+        fully_recovered: hits == k,
+        ranking_auc: wins / (k * (contrast.len() - k)) as f64,
+    })
+}
+
+/// Fidelity over all classes, with the per-class results it averages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConceptFidelity {
+    pub classes: Vec<ClassFidelity>,
+    pub mean_recall_at_k: f64,
+    pub share_fully_recovered: f64,
+    pub mean_ranking_auc: f64,
+}
+
+/// Fidelity of a whole PCBM: `weight` is the row-major `[classes × concepts]` matrix (as stored in
+/// `pcbm.safetensors`), `defining[class]` the class's defining concept indices.
+pub fn concept_fidelity<T: Copy + Into<f64>>(weight: &[T], concepts: usize, groups: &[Vec<usize>], defining: &[Vec<usize>]) -> Result<ConceptFidelity> {
+    if concepts == 0 || weight.len() != concepts * defining.len() || defining.is_empty() {
+        return Err(MetricError::new(format!(
+            "concept fidelity: a weight of {} values is not {} classes × {concepts} concepts",
+            weight.len(),
+            defining.len()
+        )));
+    }
+    let classes = weight
+        .chunks(concepts)
+        .zip(defining)
+        .enumerate()
+        .map(|(class, (row, def))| class_fidelity(row, groups, def).map_err(|e| MetricError::new(format!("class {class}: {e}"))))
+        .collect::<Result<Vec<_>>>()?;
+    let n = classes.len() as f64;
+    Ok(ConceptFidelity {
+        mean_recall_at_k: classes.iter().map(|c| c.recall_at_k).sum::<f64>() / n,
+        share_fully_recovered: classes.iter().filter(|c| c.fully_recovered).count() as f64 / n,
+        mean_ranking_auc: classes.iter().map(|c| c.ranking_auc).sum::<f64>() / n,
+        classes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `shapes` layout: shape 0–3, colour 4–7, size 8–9, pattern 10–11, background 12–14.
+    fn shapes_groups() -> Vec<Vec<usize>> {
+        vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9], vec![10, 11], vec![12, 13, 14]]
+    }
+
+    /// Class 0 is red (4) and large (9); its PCBM says "large" as a negative weight on small (8),
+    /// and leans on an uninformative shape (0) and background (14).
+    const RED_LARGE: [f64; 15] = [0.5, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3];
+    /// Class 1 is green (5), small (8) and solid (10); solid shows as a negative weight on striped
+    /// (11), small is missed, and the noise background (14) stands out.
+    const GREEN_SMALL_SOLID: [f64; 15] = [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, -0.5, 0.0, 0.0, 0.9];
+
+    #[test]
+    fn contrast_subtracts_the_mean_of_the_other_values_of_the_group() {
+        // Group [0,1,2] of w = [3,0,0]: 3 − 0 = 3, 0 − (3+0)/2 = −1.5 twice.
+        // Group [3,4] of w = [1,−1]: 1 − (−1) = 2, −1 − 1 = −2. Group [5] alone: its weight.
+        let c = contrast_weights(&[3.0f32, 0.0, 0.0, 1.0, -1.0, 0.25], &[vec![0, 1, 2], vec![3, 4], vec![5]]).unwrap();
+        assert_eq!(c, vec![3.0, -1.5, -1.5, 2.0, -2.0, 0.25]);
+        // Adding a constant to a whole group leaves its contrasts unchanged.
+        let shifted = contrast_weights(&[13.0f64, 10.0, 10.0, 1.0, -1.0, 0.25], &[vec![0, 1, 2], vec![3, 4], vec![5]]).unwrap();
+        assert_eq!(shifted, c);
+    }
+
+    #[test]
+    fn groups_must_partition_the_concepts() {
+        assert!(contrast_weights(&[1.0f64, 2.0], &[vec![0]]).unwrap_err().0.contains("concept 1 belongs to no group"));
+        assert!(contrast_weights(&[1.0f64, 2.0], &[vec![0, 1], vec![1]]).is_err());
+        assert!(contrast_weights(&[1.0f64, 2.0], &[vec![0, 2]]).is_err());
+        assert!(contrast_weights(&[1.0f64, 2.0], &[vec![0, 1], vec![]]).is_err());
+    }
+
+    #[test]
+    fn groups_follow_the_prefix_of_the_names() {
+        let names = ["shape:circle", "shape:square", "colour:red", "size:small", "colour:blue", "odd"];
+        assert_eq!(groups_from_names(&names), vec![vec![0, 1], vec![2, 4], vec![3], vec![5]]);
+    }
+
+    #[test]
+    fn a_negative_weight_on_the_other_value_counts_as_recovery() {
+        // Contrasts: c9 = 0 − (−2) = 2, c4 = 1, c0 = 0.5, c14 = 0.3, the rest below 0.
+        // Top 2 = {9, 4} = the defining values: recall 1. Raw weights would pick {4, 0}.
+        // Both defining contrasts (2, 1) beat every one of the 13 others: AUC 1.
+        let fidelity = class_fidelity(&RED_LARGE, &shapes_groups(), &[4, 9]).unwrap();
+        assert_eq!(fidelity, ClassFidelity { recall_at_k: 1.0, fully_recovered: true, ranking_auc: 1.0 });
+    }
+
+    #[test]
+    fn partial_recovery_with_tied_contrasts() {
+        // Contrasts: c5 = 1, c14 = 0.9, c10 = 0 − (−0.5) = 0.5, then zeros at 0–3, 8, 9, then
+        // c4 = c6 = c7 = −1/3, c12 = c13 = −0.45, c11 = −0.5.
+        // Top 3 = {5, 14, 10}: 2 of 3 defining → recall 2/3, not fully recovered.
+        // AUC over 3 × 12 pairs: c5 = 1 beats all 12; c10 = 0.5 all but c14 = 0.9 (11); c8 = 0
+        // beats the six negatives, ties the five zeros (0–3, 9: 2.5) and loses to c14: 8.5.
+        // (12 + 11 + 8.5) / 36 = 31.5 / 36 = 0.875.
+        let fidelity = class_fidelity(&GREEN_SMALL_SOLID, &shapes_groups(), &[5, 8, 10]).unwrap();
+        assert_eq!(fidelity.recall_at_k, 2.0 / 3.0);
+        assert!(!fidelity.fully_recovered);
+        assert_eq!(fidelity.ranking_auc, 0.875);
+    }
+
+    #[test]
+    fn fidelity_averages_over_classes() {
+        let weight: Vec<f32> = RED_LARGE.iter().chain(&GREEN_SMALL_SOLID).map(|w| *w as f32).collect();
+        let fidelity = concept_fidelity(&weight, 15, &shapes_groups(), &[vec![4, 9], vec![5, 8, 10]]).unwrap();
+        // Recall (1 + 2/3)/2 = 5/6; one class of two fully recovered; AUC (1 + 0.875)/2.
+        assert!((fidelity.mean_recall_at_k - 5.0 / 6.0).abs() < 1e-15);
+        assert_eq!(fidelity.share_fully_recovered, 0.5);
+        assert_eq!(fidelity.mean_ranking_auc, 0.9375);
+        assert_eq!(fidelity.classes.len(), 2);
+    }
+
+    #[test]
+    fn fidelity_refuses_inconsistent_shapes() {
+        let groups = shapes_groups();
+        assert!(concept_fidelity(&RED_LARGE, 15, &groups, &[vec![4], vec![5]]).is_err());
+        assert!(concept_fidelity(&RED_LARGE, 15, &groups, &[vec![]]).unwrap_err().0.starts_with("class 0"));
+        assert!(class_fidelity(&RED_LARGE, &groups, &[4, 4]).is_err());
+        assert!(class_fidelity(&RED_LARGE, &groups, &[15]).is_err());
+        assert!(class_fidelity(&RED_LARGE, &groups, &(0..15).collect::<Vec<_>>()).is_err());
+    }
+}
