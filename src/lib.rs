@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cache;
 pub mod check;
+pub mod compare;
 pub mod cli;
 pub mod diagnostic;
 pub mod exec;

@@ -7,6 +7,7 @@ use super::worker::{Reply, Worker};
 use crate::cache::store::{Lookup, Store};
 use crate::cache::Fingerprint;
 use crate::check::{Device, Program};
+use crate::kinds::Category;
 use crate::plan::{Node, Plan};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -96,6 +97,14 @@ pub fn forced_nodes(plan: &Plan, force: &BTreeSet<String>) -> BTreeSet<String> {
         }
     }
     forced
+}
+
+/// How long a node took when it was computed, in its cache entry.
+pub const TIMING_FILE: &str = "timing.json";
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 struct Runner<'a> {
@@ -217,6 +226,16 @@ impl Runner<'_> {
             Ok(r) => r,
             Err(message) => return Status::Failed { message },
         };
+        let started = Instant::now();
+        if let Some(result) = self.in_process(&request) {
+            return match result.and_then(|metrics| write_json(&staging.join("metrics.json"), &metrics)) {
+                Ok(()) => self.seal(&staging, fingerprint, started, "front end"),
+                Err(message) => {
+                    let _ = std::fs::remove_dir_all(&staging);
+                    Status::Failed { message }
+                }
+            };
+        }
         if self.worker.is_none() {
             (self.observe)(&RunEvent::WorkerStarting);
             match Worker::start(&self.options.worker, self.options.log.as_deref()) {
@@ -241,10 +260,8 @@ impl Runner<'_> {
                 Reply::Event(event) => match event {
                     Event::Finished { node: ref id, .. } if *id == node.id => {
                         (self.observe)(&RunEvent::Worker { worker: event });
-                        return match self.store.commit(&staging, fingerprint) {
-                            Ok(_) => Status::Computed,
-                            Err(e) => Status::Failed { message: format!("cannot commit the result to the cache: {e}") },
-                        };
+                        let device = self.device.clone().unwrap_or_default();
+                        return self.seal(&staging, fingerprint, started, &device);
                     }
                     Event::Failed { node: ref id, ref message } if *id == node.id || id.is_empty() => {
                         let message = message.clone();
@@ -264,6 +281,28 @@ impl Runner<'_> {
                     return Status::Failed { message: how };
                 }
             }
+        }
+    }
+
+    /// Stages that need no libtorch run in this process: comparisons (numbers read from other
+    /// artifacts) and reports (renderings of them). None for stages that belong to the worker.
+    fn in_process(&self, request: &NodeRequest) -> Option<Result<serde_json::Value, String>> {
+        match request.category {
+            Category::Compare => Some(crate::compare::run(request)),
+            _ => None,
+        }
+    }
+
+    /// Records how long the node took (beside, not inside, its metrics: times differ between
+    /// runs) and commits the staging folder.
+    fn seal(&self, staging: &Path, fingerprint: &Fingerprint, started: Instant, device: &str) -> Status {
+        let timing = serde_json::json!({ "seconds": started.elapsed().as_secs_f64(), "device": device });
+        if let Err(message) = write_json(&staging.join(TIMING_FILE), &timing) {
+            return Status::Failed { message };
+        }
+        match self.store.commit(staging, fingerprint) {
+            Ok(_) => Status::Computed,
+            Err(e) => Status::Failed { message: format!("cannot commit the result to the cache: {e}") },
         }
     }
 

@@ -1,0 +1,434 @@
+//! The `compare` stage, computed by the front end without libtorch: it reads the artifacts of the
+//! stages it names (metrics, PCBM weights, saliency maps, dataset masks) and writes
+//! `compare.json`, the one input of the report. Its shape is documented in `report::model`.
+//!
+//! Rounds: a ticket series has round 0 (the dense network its prune stage starts `from`) and
+//! rounds 1..R; a stage mapped over the series has the same rounds. With several seeds, numbers
+//! per round are the mean over seeds with a 95% interval.
+
+pub mod artifacts;
+
+use crate::check::Value;
+use crate::exec::job::{NodeRequest, Upstream};
+use crate::kinds::Category;
+use crate::metrics::{consistency, ground_truth, summary};
+use artifacts::{metrics, Array, Result};
+use serde_json::{json, Value as Json};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const OUTPUT_FILE: &str = "compare.json";
+
+/// One node of a series: its round, its seed (from the `@seedN` suffix) and its upstream entry.
+struct Member<'a> {
+    round: u32,
+    seed: String,
+    node: &'a Upstream,
+}
+
+fn seed_of(id: &str) -> String {
+    id.split_once('@').map_or_else(String::new, |(_, s)| s.to_owned())
+}
+
+fn stage_value<'a>(request: &'a NodeRequest, stage: &str, field: &str) -> Option<&'a Value> {
+    request.upstream.iter().find(|u| u.stage == stage).and_then(|u| u.fields.get(field))
+}
+
+/// The nodes of `stage` by round. A prune stage's round 0 is the dense node it starts from.
+fn members<'a>(request: &'a NodeRequest, stage: &str) -> Vec<Member<'a>> {
+    let mut out: Vec<Member> = request.upstream.iter().filter(|u| u.stage == stage).map(|u| Member { round: u.round.unwrap_or(0), seed: seed_of(&u.id), node: u }).collect();
+    let is_prune = out.first().is_some_and(|m| m.node.category == Category::Prune);
+    if is_prune {
+        if let Some(from) = stage_value(request, stage, "from").and_then(Value::as_stage) {
+            out.extend(request.upstream.iter().filter(|u| u.stage == from).map(|u| Member { round: 0, seed: seed_of(&u.id), node: u }));
+        }
+    }
+    out.sort_by(|a, b| (a.round, &a.seed).cmp(&(b.round, &b.seed)));
+    out
+}
+
+/// The prune stage a stage is mapped over, found by following its stage references upstream.
+fn series_of(request: &NodeRequest, stage: &str) -> Option<String> {
+    let mut pending = vec![stage.to_owned()];
+    let mut seen = BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let Some(node) = request.upstream.iter().find(|u| u.stage == name) else { continue };
+        if node.category == Category::Prune {
+            return Some(name);
+        }
+        let mut refs = Vec::new();
+        for value in node.fields.values() {
+            value.references(&mut refs);
+        }
+        pending.extend(refs);
+    }
+    None
+}
+
+/// Weights remaining per round of the series `stage` belongs to (1 for round 0).
+fn weights_by_round(request: &NodeRequest, stage: &str) -> BTreeMap<u32, f64> {
+    let mut out = BTreeMap::from([(0, 1.0)]);
+    if let Some(series) = series_of(request, stage) {
+        for m in members(request, &series) {
+            if let Some(w) = metrics(&m.node.dir)["weights_remaining"].as_f64() {
+                out.insert(m.round, w);
+            }
+        }
+    }
+    out
+}
+
+/// Mean over seeds, with the 95% interval when there are several.
+fn aggregate(values: &[f64]) -> (f64, Option<[f64; 2]>) {
+    match summary::mean_interval(values) {
+        Ok(mi) if values.len() > 1 => (mi.mean, Some([mi.lower, mi.upper])),
+        Ok(mi) => (mi.mean, None),
+        Err(_) => (f64::NAN, None),
+    }
+}
+
+/// Accuracy per round of a network series or a PCBM, as the report's `networks`/`pcbms` entry.
+fn accuracy_curve(request: &NodeRequest, stage: &str, role: &str) -> Json {
+    let weights = weights_by_round(request, stage);
+    let all = members(request, stage);
+    let method = all.first().map_or("", |m| m.node.method.as_str()).to_owned();
+    let mut by_round: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+    for m in &all {
+        let metrics = metrics(&m.node.dir);
+        if let Some(a) = metrics["test_accuracy"].as_f64().or_else(|| metrics["accuracy"].as_f64()) {
+            by_round.entry(m.round).or_default().push(a);
+        }
+    }
+    let rounds: Vec<Json> = by_round
+        .iter()
+        .map(|(round, values)| {
+            let (mean, interval) = aggregate(values);
+            json!({ "round": round, "weights_remaining": weights.get(round).copied().unwrap_or(f64::NAN), "accuracy": mean, "interval": interval })
+        })
+        .collect();
+    json!({ "name": stage, "method": method, "role": role, "rounds": rounds })
+}
+
+fn call_arg(value: Option<&Value>) -> Option<&Value> {
+    match value {
+        Some(Value::Call { args, .. }) => args.values().next(),
+        _ => None,
+    }
+}
+
+fn configured(value: Option<&Value>) -> Option<(&str, &BTreeMap<String, Value>)> {
+    match value {
+        Some(Value::Configured { stage, fields }) => Some((stage, fields)),
+        _ => None,
+    }
+}
+
+fn dataset_of(request: &NodeRequest) -> Option<&Upstream> {
+    request.upstream.iter().find(|u| u.category == Category::Dataset)
+}
+
+/// Top-k (positive) and bottom-k (negative) concepts of a weight row, with their weights.
+fn top_concepts(row: &[f64], names: &[String], k: usize) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+    let mut order: Vec<usize> = (0..row.len()).collect();
+    order.sort_by(|a, b| row[*b].total_cmp(&row[*a]).then(a.cmp(b)));
+    let named = |i: usize| (names.get(i).cloned().unwrap_or_else(|| format!("concept {i}")), row[i]);
+    let positive = order.iter().take(k).filter(|i| row[**i] > 0.0).map(|i| named(*i)).collect();
+    let negative = order.iter().rev().take(k).filter(|i| row[**i] < 0.0).map(|i| named(*i)).collect();
+    (positive, negative)
+}
+
+fn mean(values: &[f64]) -> f64 {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if finite.is_empty() { f64::NAN } else { finite.iter().sum::<f64>() / finite.len() as f64 }
+}
+
+/// A PCBM round's weights and its concept names.
+struct ConceptModel {
+    weight: Array,
+    names: Vec<String>,
+}
+
+fn concept_model(request: &NodeRequest, pcbm: &Upstream) -> Result<ConceptModel> {
+    let path = pcbm.dir.join("pcbm.safetensors");
+    let mut tensors = artifacts::tensors(&path)?;
+    let weight = artifacts::take(&mut tensors, "weight", &path)?;
+    let bank = pcbm.fields.get("concepts").and_then(Value::as_stage).unwrap_or_default();
+    let bank_node = request.upstream.iter().find(|u| u.stage == bank && u.round == pcbm.round && seed_of(&u.id) == seed_of(&pcbm.id));
+    let names = bank_node
+        .and_then(|b| artifacts::json(&b.dir.join("bank.json")).ok())
+        .and_then(|j| j["names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect()))
+        .unwrap_or_default();
+    Ok(ConceptModel { weight, names })
+}
+
+fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<String, Value>) -> Result<Json> {
+    let k = options.get("top").and_then(Value::as_int).and_then(|k| usize::try_from(k).ok()).unwrap_or(3);
+    let reference = call_arg(options.get("reference")).and_then(Value::as_int).and_then(|r| u32::try_from(r).ok()).unwrap_or(0);
+    let weights = weights_by_round(request, stage);
+    let dataset = dataset_of(request);
+    let meta = dataset.and_then(|d| artifacts::json(&d.dir.join("meta.json")).ok()).unwrap_or_default();
+    let class_names: Vec<String> = meta["class_names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    let defining: Vec<Vec<usize>> = meta["class_concepts"].as_array().map(|a| a.iter().map(|c| c.as_array().map(|c| c.iter().filter_map(|i| i.as_u64().map(|i| i as usize)).collect()).unwrap_or_default()).collect()).unwrap_or_default();
+    let concept_names: Vec<String> = meta["concept_names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    let chosen: Vec<String> = match options.get("classes") {
+        Some(Value::List(items)) if !items.is_empty() => items.iter().filter_map(|v| if let Value::Str(s) | Value::Word(s) = v { Some(s.clone()) } else { None }).collect(),
+        _ => Vec::new(),
+    };
+
+    // Only the first seed's tables are shown; consistency is averaged over seeds.
+    let all = members(request, stage);
+    let first_seed = all.first().map(|m| m.seed.clone()).unwrap_or_default();
+    let mut models: BTreeMap<(String, u32), ConceptModel> = BTreeMap::new();
+    for m in &all {
+        models.insert((m.seed.clone(), m.round), concept_model(request, m.node)?);
+    }
+    let rounds: Vec<u32> = models.keys().filter(|(s, _)| *s == first_seed).map(|(_, r)| *r).collect();
+    let classes = models.values().next().map_or(0, |m| m.weight.rows());
+    let class_label = |c: usize| class_names.get(c).cloned().unwrap_or_else(|| format!("class {c}"));
+    let mut tables = Vec::new();
+    for c in 0..classes {
+        if !chosen.is_empty() && !chosen.contains(&class_label(c)) {
+            continue;
+        }
+        let per_round: Vec<Json> = rounds
+            .iter()
+            .filter_map(|r| models.get(&(first_seed.clone(), *r)).map(|m| (r, m)))
+            .map(|(r, m)| {
+                let (positive, negative) = top_concepts(m.weight.row(c), &m.names, k);
+                json!({ "round": r, "weights_remaining": weights.get(r), "positive": positive, "negative": negative })
+            })
+            .collect();
+        tables.push(json!({ "class": class_label(c), "rounds": per_round }));
+    }
+
+    let mut consistency_rows = Vec::new();
+    let mut fidelity_rows = Vec::new();
+    let groups = ground_truth::concept_fidelity::groups_from_names(&concept_names);
+    for r in &rounds {
+        let (mut jaccard, mut tau, mut cosine, mut recall, mut full, mut auc) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for ((seed, round), model) in &models {
+            if round != r {
+                continue;
+            }
+            if let Some(base) = models.get(&(seed.clone(), reference)) {
+                for c in 0..classes {
+                    let (a, b) = (base.weight.row(c), model.weight.row(c));
+                    jaccard.push(consistency::top_k_jaccard(a, b, k).unwrap_or(f64::NAN));
+                    tau.push(consistency::kendall_tau_b(a, b).unwrap_or(f64::NAN));
+                    cosine.push(consistency::cosine(a, b).unwrap_or(f64::NAN));
+                }
+            }
+            // Fidelity needs the bank's concepts to be the dataset's named concepts.
+            if !defining.is_empty() && model.names == concept_names {
+                if let Ok(f) = ground_truth::concept_fidelity::concept_fidelity(&model.weight.values, concept_names.len(), &groups, &defining) {
+                    recall.push(f.mean_recall_at_k);
+                    full.push(f.share_fully_recovered);
+                    auc.push(f.mean_ranking_auc);
+                }
+            }
+        }
+        let w = weights.get(r).copied();
+        if *r != reference {
+            consistency_rows.push(json!({ "round": r, "weights_remaining": w, "jaccard": mean(&jaccard), "kendall_tau": mean(&tau), "cosine": mean(&cosine) }));
+        }
+        if !recall.is_empty() {
+            fidelity_rows.push(json!({ "round": r, "weights_remaining": w, "recall_at_k": mean(&recall), "fully_recovered": mean(&full), "ranking_auc": mean(&auc) }));
+        }
+    }
+    let mut section = json!({ "stage": stage, "top": k, "reference_round": reference, "classes": tables, "consistency": consistency_rows });
+    if !fidelity_rows.is_empty() {
+        section["fidelity"] = fidelity_rows.into();
+    }
+    Ok(section)
+}
+
+/// Saliency maps of one explain node.
+struct Maps {
+    normalised: Array,
+    indices: Vec<usize>,
+}
+
+fn maps(node: &Upstream) -> Result<Maps> {
+    let path = node.dir.join("maps.safetensors");
+    let mut tensors = artifacts::tensors(&path)?;
+    let normalised = artifacts::take(&mut tensors, "normalised", &path)?;
+    let indices = artifacts::take(&mut tensors, "indices", &path)?.values.iter().map(|v| *v as usize).collect();
+    Ok(Maps { normalised, indices })
+}
+
+fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<String, Value>) -> Result<Json> {
+    let reference = call_arg(options.get("reference")).and_then(Value::as_int).and_then(|r| u32::try_from(r).ok()).unwrap_or(0);
+    let top_share = match options.get("metrics") {
+        Some(Value::List(items)) => items.iter().find_map(|m| match m {
+            Value::Call { function, args } if function == "top_iou" => args.values().next().and_then(Value::as_fraction),
+            _ => None,
+        }),
+        _ => None,
+    }
+    .unwrap_or(0.2);
+    let weights = weights_by_round(request, stage);
+    let all = members(request, stage);
+    let method = all.first().map_or("", |m| m.node.method.as_str()).to_owned();
+    let first_seed = all.first().map(|m| m.seed.clone()).unwrap_or_default();
+    let mut loaded: BTreeMap<(String, u32), Maps> = BTreeMap::new();
+    for m in &all {
+        loaded.insert((m.seed.clone(), m.round), maps(m.node)?);
+    }
+
+    // Ground truth: the dataset's object masks for the explained images, at the map's size.
+    let split = all.first().and_then(|m| match m.node.fields.get("images") {
+        Some(Value::Sample { split, .. } | Value::Split { split, .. }) => Some(split.clone()),
+        _ => None,
+    });
+    let masks = match (dataset_of(request), &split) {
+        (Some(d), Some(split)) => artifacts::tensors(&d.dir.join("data.safetensors")).ok().and_then(|mut t| t.remove(&format!("{split}.masks"))),
+        _ => None,
+    };
+    let layer_grid: Option<(usize, usize)> = all.first().and_then(|m| {
+        let g = &metrics(&m.node.dir)["layer_grid"];
+        Some((g[0].as_u64()? as usize, g[1].as_u64()? as usize))
+    });
+
+    let mut consistency_rows = Vec::new();
+    let mut localisation_rows = Vec::new();
+    let rounds: BTreeSet<u32> = loaded.keys().map(|(_, r)| *r).collect();
+    for r in &rounds {
+        let (mut rho, mut ssim, mut iou) = (vec![], vec![], vec![]);
+        let (mut inside, mut uniform, mut ceiling, mut pointing, mut rank) = (vec![], vec![], vec![], vec![], vec![]);
+        for ((seed, round), m) in &loaded {
+            if round != r {
+                continue;
+            }
+            let (h, w) = (m.normalised.shape.get(1).copied().unwrap_or(0), m.normalised.shape.get(2).copied().unwrap_or(0));
+            if let Some(base) = loaded.get(&(seed.clone(), reference)) {
+                for i in 0..m.normalised.rows().min(base.normalised.rows()) {
+                    let (a, b) = (base.normalised.row(i), m.normalised.row(i));
+                    rho.push(consistency::spearman(a, b).unwrap_or(f64::NAN));
+                    ssim.push(consistency::ssim(a, b, h, w).unwrap_or(f64::NAN));
+                    iou.push(consistency::top_fraction_iou(a, b, top_share).unwrap_or(f64::NAN));
+                }
+            }
+            if let Some(masks) = &masks {
+                if masks.shape.get(1) == Some(&h) && masks.shape.get(2) == Some(&w) {
+                    for (i, index) in m.indices.iter().enumerate() {
+                        if *index >= masks.rows() {
+                            continue;
+                        }
+                        let mask: Vec<bool> = masks.row(*index).iter().map(|v| *v > 0.0).collect();
+                        let map = m.normalised.row(i);
+                        inside.push(ground_truth::localisation::mass_inside(map, &mask).unwrap_or(f64::NAN));
+                        uniform.push(ground_truth::localisation::uniform_baseline(&mask).unwrap_or(f64::NAN));
+                        pointing.push(ground_truth::localisation::pointing_game(map, &mask).unwrap_or(f64::NAN));
+                        rank.push(ground_truth::localisation::rank_accuracy(map, &mask).unwrap_or(f64::NAN));
+                        if let Some((gh, gw)) = layer_grid {
+                            let grid = ground_truth::localisation::Grid::new;
+                            ceiling.push(ground_truth::localisation::resolution_ceiling(&mask, grid(h, w), grid(gh, gw)).unwrap_or(f64::NAN));
+                        }
+                    }
+                }
+            }
+        }
+        let wr = weights.get(r).copied();
+        if *r != reference {
+            consistency_rows.push(json!({ "round": r, "weights_remaining": wr, "spearman": mean(&rho), "ssim": mean(&ssim), "top_iou": mean(&iou) }));
+        }
+        if !inside.is_empty() {
+            localisation_rows.push(json!({ "round": r, "weights_remaining": wr, "mass_inside": mean(&inside), "uniform": mean(&uniform), "ceiling": if ceiling.is_empty() { Json::Null } else { mean(&ceiling).into() }, "pointing": mean(&pointing), "rank_accuracy": mean(&rank) }));
+        }
+    }
+
+    // Overlays of the first seed, images by rounds, for the report's grid.
+    let mut images = Vec::new();
+    if let Some(first) = loaded.iter().find(|((s, _), _)| *s == first_seed).map(|(_, m)| m) {
+        for index in &first.indices {
+            let overlays: Vec<Json> = all
+                .iter()
+                .filter(|m| m.seed == first_seed)
+                .filter(|m| m.node.dir.join("overlays").join(format!("{index}.png")).is_file())
+                .map(|m| json!({ "round": m.round, "node": m.node.id, "file": format!("overlays/{index}.png") }))
+                .collect();
+            images.push(json!({ "index": index, "overlays": overlays }));
+        }
+    }
+    let mut section = json!({ "stage": stage, "method": method, "reference_round": reference, "images": images, "consistency": consistency_rows });
+    if !localisation_rows.is_empty() {
+        section["localisation"] = localisation_rows.into();
+    }
+    Ok(section)
+}
+
+/// Faithfulness per round, when the explain stage measured deletion and insertion curves.
+fn faithfulness_section(request: &NodeRequest, stage: &str) -> Vec<Json> {
+    let weights = weights_by_round(request, stage);
+    let mut by_round: BTreeMap<u32, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for m in members(request, stage) {
+        let metrics = metrics(&m.node.dir);
+        if let (Some(d), Some(i)) = (metrics["deletion_auc"].as_f64(), metrics["insertion_auc"].as_f64()) {
+            let slot = by_round.entry(m.round).or_default();
+            slot.0.push(d);
+            slot.1.push(i);
+        }
+    }
+    by_round.iter().map(|(r, (d, i))| json!({ "round": r, "weights_remaining": weights.get(r), "deletion_auc": mean(d), "insertion_auc": mean(i) })).collect()
+}
+
+/// The round of a curve whose weights remaining is closest to `at`.
+fn round_at(curve: &Json, at: f64) -> Option<&Json> {
+    curve["rounds"].as_array()?.iter().min_by(|a, b| {
+        let d = |x: &Json| (x["weights_remaining"].as_f64().unwrap_or(f64::INFINITY) - at).abs();
+        d(a).total_cmp(&d(b))
+    })
+}
+
+pub fn run(request: &NodeRequest) -> Result<Json> {
+    let list = |field: &str| -> Vec<String> {
+        match request.fields.get(field) {
+            Some(Value::List(items)) => items.iter().filter_map(Value::as_stage).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let category = |stage: &str| request.upstream.iter().find(|u| u.stage == stage).map(|u| u.category);
+    let at: Vec<f64> = match request.fields.get("at") {
+        Some(Value::List(items)) => items.iter().filter_map(Value::as_fraction).collect(),
+        _ => Vec::new(),
+    };
+    let (mut networks, mut pcbms) = (Vec::new(), Vec::new());
+    for (stage, role) in list("accuracy").into_iter().map(|s| (s, "main")).chain(list("baseline").into_iter().map(|s| (s, "baseline"))) {
+        let curve = accuracy_curve(request, &stage, role);
+        if category(&stage) == Some(Category::Explain) { pcbms.push(curve) } else { networks.push(curve) }
+    }
+    let mut out = json!({ "format": "lthlang-compare-1", "stage": request.stage, "at": at, "reference_round": 0, "networks": networks, "pcbms": pcbms });
+    if let Some((stage, options)) = configured(request.fields.get("concepts")) {
+        let section = concepts_section(request, stage, options)?;
+        out["reference_round"] = section["reference_round"].clone();
+        out["concepts"] = section;
+    }
+    let saliency_stage = configured(request.fields.get("saliency")).map(|(s, _)| s.to_owned());
+    if let Some((stage, options)) = configured(request.fields.get("saliency")) {
+        out["saliency"] = saliency_section(request, stage, options)?;
+    }
+    if let (Some(stage), Some(Value::Bool(true))) = (&saliency_stage, request.fields.get("faithfulness")) {
+        let rows = faithfulness_section(request, stage);
+        if !rows.is_empty() {
+            out["faithfulness"] = rows.into();
+        }
+    }
+    // The flat table at the requested rounds: the first main network and the first main PCBM.
+    let main_net = out["networks"].as_array().and_then(|n| n.iter().find(|c| c["role"] == "main")).cloned();
+    let main_pcbm = out["pcbms"].as_array().and_then(|n| n.iter().find(|c| c["role"] == "main")).cloned();
+    let rows: Vec<Json> = at
+        .iter()
+        .filter_map(|a| {
+            let net = main_net.as_ref().and_then(|c| round_at(c, *a));
+            let round = net.map(|n| n["round"].clone())?;
+            let pcbm = main_pcbm.as_ref().and_then(|c| c["rounds"].as_array()?.iter().find(|x| x["round"] == round).cloned());
+            Some(json!({ "round": round, "weights_remaining": net.map(|n| n["weights_remaining"].clone()), "accuracy": net.map(|n| n["accuracy"].clone()), "pcbm_accuracy": pcbm.map(|p| p["accuracy"].clone()) }))
+        })
+        .collect();
+    out["rounds"] = rows.clone().into();
+    let path = request.output.join(OUTPUT_FILE);
+    std::fs::write(&path, serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(json!({ "rounds": rows }))
+}
