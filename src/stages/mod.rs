@@ -9,6 +9,7 @@ pub mod embed;
 pub mod fixture;
 pub mod models;
 pub mod prune;
+pub mod saliency;
 pub mod selection;
 pub mod train;
 
@@ -124,6 +125,7 @@ pub fn run(ctx: &Context) -> Result<serde_json::Value> {
         (Category::Train, _) => train::stage(ctx),
         (Category::Prune, _) => prune::stage(ctx),
         (Category::Embed, _) => embed::stage(ctx),
+        (Category::Explain, method) if saliency::Method::parse(method).is_some() => saliency::stage(ctx),
         (category, method) => Err(StageError::new(format!("`{category} {method}` is not implemented in this version of the worker"))),
     }
 }
