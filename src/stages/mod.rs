@@ -11,6 +11,7 @@ pub mod models;
 pub mod prune;
 pub mod saliency;
 pub mod selection;
+pub mod tcav;
 pub mod train;
 
 use lthlang::check::Value;
@@ -125,6 +126,7 @@ pub fn run(ctx: &Context) -> Result<serde_json::Value> {
         (Category::Train, _) => train::stage(ctx),
         (Category::Prune, _) => prune::stage(ctx),
         (Category::Embed, _) => embed::stage(ctx),
+        (Category::Explain, "tcav") => tcav::stage(ctx),
         (Category::Explain, method) if saliency::Method::parse(method).is_some() => saliency::stage(ctx),
         (category, method) => Err(StageError::new(format!("`{category} {method}` is not implemented in this version of the worker"))),
     }
