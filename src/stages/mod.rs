@@ -4,8 +4,14 @@
 pub mod checkpoint;
 pub mod data;
 pub mod datasets;
+pub mod embed;
+#[cfg(test)]
+pub mod fixture;
 pub mod models;
 pub mod prune;
+pub mod saliency;
+pub mod selection;
+pub mod tcav;
 pub mod train;
 
 use lthlang::check::Value;
@@ -77,6 +83,21 @@ impl Context<'_> {
         }
     }
 
+    pub fn text(&self, name: &str) -> Result<&str> {
+        match self.field(name)? {
+            Value::Str(s) => Ok(s),
+            other => Err(StageError::new(format!("field `{name}` should be a string, got {other:?}"))),
+        }
+    }
+
+    /// The stage a field names (`of = tickets`).
+    pub fn stage_name(&self, name: &str) -> Result<&str> {
+        match self.field(name)? {
+            Value::Stage(s) => Ok(s),
+            other => Err(StageError::new(format!("field `{name}` should name a stage, got {other:?}"))),
+        }
+    }
+
     pub fn boolean(&self, name: &str) -> Result<bool> {
         match self.field(name)? {
             Value::Bool(b) => Ok(*b),
@@ -104,6 +125,9 @@ pub fn run(ctx: &Context) -> Result<serde_json::Value> {
         (Category::Model, _) => models::init_stage(ctx),
         (Category::Train, _) => train::stage(ctx),
         (Category::Prune, _) => prune::stage(ctx),
+        (Category::Embed, _) => embed::stage(ctx),
+        (Category::Explain, "tcav") => tcav::stage(ctx),
+        (Category::Explain, method) if saliency::Method::parse(method).is_some() => saliency::stage(ctx),
         (category, method) => Err(StageError::new(format!("`{category} {method}` is not implemented in this version of the worker"))),
     }
 }
