@@ -42,7 +42,7 @@ fn shapes_artifact(ctx: &Context) -> Result<(Meta, BTreeMap<&'static str, RawSpl
         image: config.image,
         splits: BTreeMap::from([("train".to_owned(), config.train), ("val".to_owned(), config.val), ("test".to_owned(), config.test)]),
         masks: true,
-        skipped: 0,
+        ..Meta::default()
     };
     let splits = BTreeMap::from([("train", raw(generated.train)), ("val", raw(generated.val)), ("test", raw(generated.test))]);
     Ok((meta, splits))
