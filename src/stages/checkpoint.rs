@@ -8,13 +8,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use tch::{Kind, Tensor};
 
-struct Bytes {
-    dtype: Dtype,
-    shape: Vec<usize>,
-    data: Vec<u8>,
+/// One tensor's little-endian bytes, owned or borrowed from the caller's buffer (dataset images
+/// are written straight from the decoded bytes rather than copied into a tensor and out again).
+pub struct Bytes<'a> {
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub data: Cow<'a, [u8]>,
 }
 
-impl View for &Bytes {
+impl View for &Bytes<'_> {
     fn dtype(&self) -> Dtype {
         self.dtype
     }
@@ -57,7 +59,7 @@ fn kind(dtype: Dtype) -> Result<Kind> {
 
 /// Writes tensors (moved to the CPU) and metadata; the file is complete or absent (temp + rename).
 pub fn save(path: &Path, tensors: &BTreeMap<String, Tensor>, metadata: &BTreeMap<String, String>) -> Result<()> {
-    let mut entries = Vec::with_capacity(tensors.len());
+    let mut entries = BTreeMap::new();
     for (name, t) in tensors {
         let t = t.f_to_device(tch::Device::Cpu)?.f_contiguous()?;
         let numel = t.numel();
@@ -65,8 +67,13 @@ pub fn save(path: &Path, tensors: &BTreeMap<String, Tensor>, metadata: &BTreeMap
         let mut data = vec![0u8; numel * kind.elt_size_in_bytes()];
         t.f_copy_data_u8(&mut data, numel)?;
         let shape = t.size().iter().map(|d| usize::try_from(*d).unwrap_or(0)).collect();
-        entries.push((name.clone(), Bytes { dtype: dtype(kind)?, shape, data }));
+        entries.insert(name.clone(), Bytes { dtype: dtype(kind)?, shape, data: Cow::Owned(data) });
     }
+    save_bytes(path, &entries, metadata)
+}
+
+/// Writes tensors given as bytes; like [`save`].
+pub fn save_bytes(path: &Path, entries: &BTreeMap<String, Bytes<'_>>, metadata: &BTreeMap<String, String>) -> Result<()> {
     let views: Vec<(&str, &Bytes)> = entries.iter().map(|(n, b)| (n.as_str(), b)).collect();
     let metadata: HashMap<String, String> = metadata.clone().into_iter().collect();
     let temp = path.with_extension("safetensors.tmp");

@@ -1,6 +1,7 @@
 //! Stage implementations: the only code that touches tch. Each category has one file (or folder)
 //! and [`run`] is the single registry mapping `(category, method)` to its implementation.
 
+pub mod augmentation;
 pub mod checkpoint;
 pub mod data;
 pub mod datasets;

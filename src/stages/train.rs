@@ -214,6 +214,9 @@ struct Progress {
     best_val: Option<f64>,
 }
 
+/// First random stream of the training-batch augmentation (epoch e uses this + e).
+const AUGMENT_STREAMS: u64 = 1 << 32;
+
 const PROGRESS: &str = "progress.json";
 const PARTIAL_TENSORS: &str = "state.safetensors";
 
@@ -287,10 +290,17 @@ pub fn train(ctx: &Context, net: &Network, data: &Dataset, recipe: &Recipe, mask
         let mut rng = ChaCha8Rng::seed_from_u64(ctx.request.seed);
         rng.set_stream(u64::from(epoch) + 1);
         order.shuffle(&mut rng);
+        // Crops come from their own stream per epoch (disjoint from the shuffle streams 1, 2, ...)
+        // so a resumed run draws the same ones.
+        let mut crop_rng = ChaCha8Rng::seed_from_u64(ctx.request.seed);
+        crop_rng.set_stream(AUGMENT_STREAMS + u64::from(epoch));
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0i64);
         for chunk in order.chunks(usize::try_from(recipe.batch).unwrap_or(64)) {
             let index = Tensor::f_from_slice(chunk)?.f_to_device(device)?;
-            let (x, y) = train_split.batch(&index)?;
+            let (x, y) = match &data.meta.augment {
+                Some(augmentation) => train_split.batch_augmented(&index, augmentation, &mut crop_rng)?,
+                None => train_split.batch(&index)?,
+            };
             for p in params.values() {
                 let mut g = p.grad();
                 if g.defined() {
@@ -369,3 +379,69 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
 #[cfg(test)]
 #[path = "train_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod augmentation_tests {
+    use super::super::augmentation::Augmentation;
+    use super::super::data::{self, Meta, RawSplit};
+    use super::*;
+    use lthlang::exec::job::NodeRequest;
+    use lthlang::kinds::Category;
+    use tch::Device;
+
+    /// Trains a fresh tiny network for one epoch on `data` and returns its weights.
+    fn weights_after_an_epoch(data: &Dataset, partial: &Path) -> BTreeMap<String, Tensor> {
+        let request = NodeRequest {
+            id: "t".to_owned(),
+            stage: "t".to_owned(),
+            category: Category::Train,
+            method: "sgd".to_owned(),
+            round: None,
+            seed: 4,
+            fields: BTreeMap::new(),
+            upstream: Vec::new(),
+            output: partial.join("out"),
+            partial: partial.to_owned(),
+            device: "cpu".to_owned(),
+        };
+        let ctx = Context { request: &request, device: Device::Cpu, emit: &|_| {} };
+        let recipe = Recipe {
+            optimizer: Optimizer::Sgd { momentum: 0.0, nesterov: false },
+            lr: 0.1,
+            weight_decay: 0.0,
+            schedule: Schedule::Constant,
+            epochs: 1,
+            batch: 4,
+            data_split: "train".to_owned(),
+            val_split: None,
+            keep_epochs: Vec::new(),
+        };
+        let net = Network::build("resnet_tiny", 2, 4, 0, Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        train(&ctx, &net, data, &recipe, &BTreeMap::new(), None).unwrap_or_else(|e| panic!("{e}"));
+        checkpoint::snapshot(&net.variables())
+    }
+
+    #[test]
+    fn training_batches_are_augmented_only_when_the_dataset_asks_and_repeat_with_the_seed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let side = 8;
+        // Eight images with a left-to-right ramp (class 0) or its mirror (class 1).
+        let mut images = Vec::new();
+        for i in 0..8u8 {
+            for _ in 0..3 * side {
+                images.extend((0..side).map(|x| if i % 2 == 0 { 30 * x as u8 } else { 30 * (side - 1 - x) as u8 }));
+            }
+        }
+        let raw = RawSplit { images, labels: (0..8).map(|i| i % 2).collect(), concepts: None, masks: None };
+        let meta = Meta { classes: 2, class_names: vec!["a".to_owned(), "b".to_owned()], class_concepts: vec![Vec::new(); 2], image: side, splits: BTreeMap::from([("train".to_owned(), 8)]), augment: Some(Augmentation::standard()), ..Meta::default() };
+        data::save(dir.path(), &meta, &BTreeMap::from([("train", raw)])).unwrap_or_else(|e| panic!("{e}"));
+        let mut data = Dataset::load(dir.path(), Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        let first = weights_after_an_epoch(&data, &dir.path().join("a"));
+        let second = weights_after_an_epoch(&data, &dir.path().join("b"));
+        data.meta.augment = None;
+        let plain = weights_after_an_epoch(&data, &dir.path().join("c"));
+        let same = |x: &BTreeMap<String, Tensor>, y: &BTreeMap<String, Tensor>| x.iter().all(|(k, v)| v.equal(&y[k]));
+        assert!(same(&first, &second), "the same seed should draw the same crops");
+        assert!(!same(&first, &plain), "augmentation should change what the network sees");
+    }
+}

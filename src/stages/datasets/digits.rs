@@ -81,8 +81,7 @@ pub fn artifact(ctx: &Context) -> Result<(Meta, BTreeMap<&'static str, RawSplit>
         class_concepts,
         image: side,
         splits: BTreeMap::from([("train".to_owned(), train.len()), ("val".to_owned(), val.len()), ("test".to_owned(), test.len())]),
-        masks: false,
-        skipped: 0,
+        ..Meta::default()
     };
     Ok((meta, BTreeMap::from([("train", build(train)), ("val", build(val)), ("test", build(test))])))
 }
