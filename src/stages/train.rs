@@ -181,7 +181,7 @@ pub fn evaluate(net: &Network, split: &Split) -> Result<f64> {
     for start in (0..n).step_by(256) {
         let index = Tensor::f_arange_start(start, (start + batch).min(n), (Kind::Int64, device))?;
         let (x, y) = split.batch(&index)?;
-        let logits = net.forward(&x, false);
+        let logits = net.forward(&x, false)?;
         correct += logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?.int64_value(&[]);
     }
     Ok(correct as f64 / n as f64)
@@ -307,8 +307,7 @@ pub fn train(ctx: &Context, net: &Network, data: &Dataset, recipe: &Recipe, mask
                     let _ = g.f_zero_()?;
                 }
             }
-            let logits = net.forward(&x, true);
-            let loss = logits.f_log_softmax(-1, Kind::Float)?.f_nll_loss(&y, None::<Tensor>, tch::Reduction::Mean, -100)?;
+            let (logits, loss) = net.training_loss(&x, &y)?;
             loss.f_backward()?;
             step(recipe, lr, &params, masks, &mut state)?;
             let count = i64::try_from(chunk.len()).unwrap_or(0);
