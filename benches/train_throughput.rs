@@ -36,7 +36,7 @@ fn ours() -> f64 {
     tch::manual_seed(0);
     let images = Tensor::randint(256, [IMAGES, 3, SIZE, SIZE], (Kind::Uint8, Device::Cpu));
     let labels = Tensor::randint(8, [IMAGES], (Kind::Int64, Device::Cpu));
-    let meta = Meta { classes: 8, class_names: vec![], concept_names: vec![], class_concepts: vec![], image: 32, splits: BTreeMap::new(), masks: false, skipped: 0 };
+    let meta = Meta { classes: 8, class_names: vec![], concept_names: vec![], class_concepts: vec![], image: 32, splits: BTreeMap::new(), masks: false, skipped: 0, ..Meta::default() };
     let data = Dataset { meta, splits: BTreeMap::from([("train".to_owned(), Split { images, labels, concepts: None, masks: None })]) };
     let net = Network::build("resnet_tiny", 8, WIDTH, 0, Device::Cpu).expect("network");
     let recipe = Recipe {

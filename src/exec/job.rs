@@ -45,11 +45,21 @@ impl NodeRequest {
     /// The upstream node of `stage` (a stage name written in a field), for this node's round when
     /// that stage is a ticket series.
     pub fn upstream_of(&self, stage: &str, round: Option<u32>) -> Option<&Upstream> {
-        let mut candidates = self.upstream.iter().filter(|u| u.stage == stage);
-        match round {
-            Some(r) => self.upstream.iter().find(|u| u.stage == stage && u.round == Some(r)).or_else(|| candidates.next()),
-            None => candidates.next(),
+        let of_stage = || self.upstream.iter().filter(move |u| u.stage == stage);
+        let Some(r) = round else { return of_stage().next() };
+        if let Some(exact) = of_stage().find(|u| u.round == Some(r)) {
+            return Some(exact);
         }
+        // Round 0 of a ticket series is the dense checkpoint its prune stage starts from.
+        if let Some(prune) = of_stage().find(|u| u.category == Category::Prune) {
+            if r != 0 {
+                return None;
+            }
+            let from = prune.fields.get("from").and_then(Value::as_stage)?;
+            return self.upstream.iter().find(|u| u.stage == from);
+        }
+        // A stage outside any series (a dataset, a single checkpoint) serves every round.
+        of_stage().find(|u| u.round.is_none())
     }
 }
 

@@ -50,11 +50,12 @@ impl Fixture {
             splits: splits.iter().map(|(k, v)| ((*k).to_owned(), v.labels.len())).collect(),
             masks: false,
             skipped: 0,
+            ..Meta::default()
         };
         let data_dir = dir("data");
         data::save(&data_dir, &meta, &splits).unwrap_or_else(|e| panic!("{e}"));
 
-        let spec = Spec { architecture: "resnet_tiny".into(), classes: 3, width: 8 };
+        let spec = Spec { architecture: "resnet_tiny".into(), classes: 3, width: 8, ..Spec::default() };
         let net_dir = dir("net");
         let net = Network::build(&spec.architecture, spec.classes, spec.width, seed, tch::Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(net_dir.join("spec.json"), serde_json::to_string(&spec).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));

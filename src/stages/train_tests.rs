@@ -71,7 +71,7 @@ fn tiny_data(n: i64) -> Dataset {
     tch::manual_seed(3);
     let images = Tensor::randint(256, [n, 3, 16, 16], (Kind::Uint8, Device::Cpu));
     let labels = Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(4);
-    let meta = Meta { classes: 4, class_names: vec![], concept_names: vec![], class_concepts: vec![], image: 16, splits: BTreeMap::new(), masks: false, skipped: 0 };
+    let meta = Meta { classes: 4, class_names: vec![], concept_names: vec![], class_concepts: vec![], image: 16, splits: BTreeMap::new(), masks: false, skipped: 0, ..Meta::default() };
     let split = Split { images, labels, concepts: None, masks: None };
     Dataset { meta, splits: BTreeMap::from([("train".to_owned(), split)]) }
 }

@@ -90,7 +90,7 @@ pub fn explain(net: &Network, method: Method, layer: &str, x: &Tensor, labels: &
             let map = match method {
                 Method::EigenCam => cam::eigen(&activation)?,
                 _ => {
-                    let mut score = |masked: &Tensor| Ok(net.forward(masked, false));
+                    let mut score = |masked: &Tensor| net.forward(masked, false);
                     let mut maps = Vec::new();
                     for b in 0..count {
                         let t = chosen.f_int64_value(&[b])?;

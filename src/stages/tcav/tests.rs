@@ -76,7 +76,7 @@ fn tcav_derivative_matches_finite_differences_inside_the_network() {
     let logit_after_shift = |shift: f64| {
         let _guard = tch::no_grad_guard();
         mean.shallow_clone().copy_(&(&original - v.squeeze_dim(0) * shift));
-        values(&net.forward(&x, false).select(1, class))
+        values(&net.forward(&x, false).unwrap().select(1, class))
     };
     let (up, down) = (logit_after_shift(eps), logit_after_shift(-eps));
     tch::no_grad(|| mean.shallow_clone().copy_(&original));
