@@ -1,6 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: installs libtorch if missing, then runs every test.
+# The whole test suite, from a fresh clone: installs libtorch and chromium if missing, then runs
+# every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+# The report's browser test (tests/report_browser.rs) opens an HTML report in headless Chromium,
+# Debian's `chromium` package.
+if ! command -v chromium >/dev/null; then
+  echo "lthlang: installing chromium for the report's browser test" >&2
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq chromium >/dev/null
+fi
 cargo test --release "$@"

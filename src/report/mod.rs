@@ -1,6 +1,17 @@
-//! Everything users see on the console goes through here.
+//! Everything users see on the console goes through here, and the report files: the compare
+//! stage's output (`compare`) and the run's context (`run_context`) rendered as one
+//! self-contained HTML page (`html`, figures from `plots`) or as JSON (`json`).
 
+pub mod compare;
 pub mod console;
+#[doc(hidden)]
+pub mod example;
 pub mod explained;
+pub mod html;
+pub mod json;
+pub mod number_format;
+pub mod plots;
 pub mod progress;
+pub mod run_context;
 pub mod run_folder;
+pub mod weights_axis;
