@@ -12,6 +12,7 @@ pub mod exec;
 pub mod kinds;
 pub mod plan;
 pub mod report;
+pub mod solvers;
 pub mod source;
 pub mod stdlib;
 pub mod syntax;
