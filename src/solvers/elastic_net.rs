@@ -230,9 +230,10 @@ pub struct ElasticNet {
     /// Accelerated steps at most (each costs one gradient and one output evaluation per trial
     /// step size).
     pub max_iterations: usize,
-    /// The first trial step size; backtracking halves it until the quadratic upper bound holds,
-    /// and it never grows again, so a too-large value costs a few halvings and a too-small one
-    /// costs iterations.
+    /// Where the search for the first step size starts: from here the step is doubled while
+    /// the quadratic upper bound of f holds at the first point, or halved until it does. After
+    /// that backtracking only ever halves it, as FISTA's convergence proof asks. A poor value
+    /// costs a few extra evaluations, not iterations.
     pub initial_step: f64,
     /// Stop once the KKT violation is at most this.
     pub tolerance: f64,
@@ -247,6 +248,42 @@ pub struct Fit {
     pub iterations: usize,
     /// Whether the KKT tolerance was reached before `max_iterations`.
     pub converged: bool,
+}
+
+/// How far the first step-size search may grow `initial_step` (2^30 ≈ 10⁹ times).
+const MAX_DOUBLINGS: usize = 30;
+
+/// f and its gradient at a search point, from which trial steps are taken.
+struct Trial {
+    value: f64,
+    grad_weight: Array2<f64>,
+    grad_bias: Array1<f64>,
+}
+
+impl Trial {
+    fn at(loss: Loss, x: ArrayView2<f64>, y: ArrayView2<f64>, from: &Point) -> Trial {
+        let (value, residual) = loss.value_and_residual(&from.outputs, y);
+        let (grad_weight, grad_bias) = gradients(x, &residual);
+        Trial { value, grad_weight, grad_bias }
+    }
+
+    /// The proximal gradient step of size `step` from `from`, with f there, if f lies under its
+    /// quadratic model at the result (the backtracking test of Beck & Teboulle 2009). The
+    /// slack absorbs rounding near the optimum, where both sides agree to the last bits and a
+    /// strict test would shrink the step forever.
+    fn step(&self, solver: &ElasticNet, x: ArrayView2<f64>, y: ArrayView2<f64>, from: &Point, step: f64) -> Option<(Point, f64)> {
+        let penalty = solver.penalty;
+        let weight = Zip::from(&from.weight).and(&self.grad_weight).map_collect(|v, g| penalty.prox(v - step * g, step));
+        let bias = &from.bias - &(&self.grad_bias * step);
+        let model = LinearModel { weight, bias };
+        let outputs = model.outputs(x);
+        let value = solver.loss.value_and_residual(&outputs, y).0;
+        let dw = &model.weight - &from.weight;
+        let db = &model.bias - &from.bias;
+        let bound = self.value + (&dw * &self.grad_weight).sum() + (&db * &self.grad_bias).sum() + ((&dw * &dw).sum() + (&db * &db).sum()) / (2.0 * step);
+        let slack = 1e-12 * self.value.abs().max(1.0);
+        (value <= bound + slack).then(|| (Point { weight: model.weight, bias: model.bias, outputs }, value))
+    }
 }
 
 /// The KKT test costs one extra gradient; doing it every few steps keeps it cheap.
@@ -290,27 +327,14 @@ impl ElasticNet {
 
         let mut search = current.clone();
         let mut momentum = 1.0f64;
-        let mut step = self.initial_step;
+        let mut step = if kkt > self.tolerance && self.max_iterations > 0 { self.first_step(x, y, &current)? } else { self.initial_step };
         let mut iterations = 0;
         while kkt > self.tolerance && iterations < self.max_iterations {
             iterations += 1;
-            let (search_value, residual) = loss.value_and_residual(&search.outputs, y);
-            let (gw, gb) = gradients(x, &residual);
-            // Backtracking: shrink the step until f lies under its quadratic model at the
-            // candidate (Beck & Teboulle 2009). The slack absorbs rounding near the optimum,
-            // where both sides agree to the last bits and a strict test would shrink forever.
-            let slack = 1e-12 * search_value.abs().max(1.0);
+            let trial = Trial::at(self.loss, x, y, &search);
             let (candidate, candidate_smooth) = loop {
-                let weight = Zip::from(&search.weight).and(&gw).map_collect(|v, g| penalty.prox(v - step * g, step));
-                let bias = &search.bias - &(&gb * step);
-                let model = LinearModel { weight, bias };
-                let outputs = model.outputs(x);
-                let value = loss.value_and_residual(&outputs, y).0;
-                let dw = &model.weight - &search.weight;
-                let db = &model.bias - &search.bias;
-                let model_bound = search_value + (&dw * &gw).sum() + (&db * &gb).sum() + ((&dw * &dw).sum() + (&db * &db).sum()) / (2.0 * step);
-                if value <= model_bound + slack {
-                    break (Point { weight: model.weight, bias: model.bias, outputs }, value);
+                if let Some(found) = trial.step(self, x, y, &search, step) {
+                    break found;
                 }
                 step *= 0.5;
                 if step < 1e-300 {
@@ -338,6 +362,29 @@ impl ElasticNet {
             kkt = self.violation_at(&current, x, y);
         }
         Ok(Fit { model: LinearModel { weight: current.weight, bias: current.bias }, objective, kkt_violation: kkt, iterations, converged: kkt <= self.tolerance })
+    }
+
+    /// The largest step, among `initial_step` times a power of two, that passes the
+    /// backtracking test at `start` (doubling at most [`MAX_DOUBLINGS`] times).
+    fn first_step(&self, x: ArrayView2<f64>, y: ArrayView2<f64>, start: &Point) -> Result<f64> {
+        let trial = Trial::at(self.loss, x, y, start);
+        let mut step = self.initial_step;
+        if trial.step(self, x, y, start, step).is_some() {
+            for _ in 0..MAX_DOUBLINGS {
+                if trial.step(self, x, y, start, 2.0 * step).is_none() {
+                    break;
+                }
+                step *= 2.0;
+            }
+            return Ok(step);
+        }
+        while trial.step(self, x, y, start, step).is_none() {
+            step *= 0.5;
+            if step < 1e-300 {
+                return fail("the step size collapsed: the loss is not smooth on these inputs");
+            }
+        }
+        Ok(step)
     }
 
     fn violation_at(&self, point: &Point, x: ArrayView2<f64>, y: ArrayView2<f64>) -> f64 {
@@ -455,6 +502,14 @@ mod tests {
         let a = solver(Loss::SoftmaxCrossEntropy, 0.01, 0.5).fit(x.view(), y.view()).unwrap();
         let b = solver(Loss::SoftmaxCrossEntropy, 0.01, 0.5).fit(x.view(), y.view()).unwrap();
         assert_eq!(a.model, b.model);
+    }
+
+    #[test]
+    fn a_tiny_initial_step_is_grown_by_the_first_search() {
+        let (x, labels) = classification(100, 5, 3, 2, 4);
+        let y = one_hot(&labels, 3).unwrap();
+        let fit = ElasticNet { initial_step: 1e-7, max_iterations: 2_000, ..solver(Loss::SoftmaxCrossEntropy, 0.01, 0.5) }.fit(x.view(), y.view()).unwrap();
+        assert!(fit.converged, "violation {} after {} iterations", fit.kkt_violation, fit.iterations);
     }
 
     #[test]

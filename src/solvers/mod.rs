@@ -1,12 +1,14 @@
 //! Numerical solvers the concept stages need, in plain Rust on `ndarray` so they are tested
 //! without libtorch: the elastic-net linear model behind PCBM and completeness, the linear SVM
-//! behind concept activation vectors, and the logistic concept probes with their AUROC.
+//! behind concept activation vectors, the logistic concept probes with their AUROC, and the
+//! standardisation of scores that PCBM fits on.
 //!
 //! Everything works in f64: the optimality tests ask for violations near 1e-6, which f32
 //! rounding of gradient sums over thousands of examples would swamp.
 
 pub mod elastic_net;
 pub mod probe;
+pub mod standardise;
 pub mod svm;
 
 use ndarray::ArrayView2;

@@ -87,6 +87,41 @@ pub fn load(path: &Path) -> Result<BTreeMap<String, Tensor>> {
     Ok(out)
 }
 
+/// Reads only the named tensors of a file, seeking past the others: a dataset's concept labels
+/// without its images. Names the file lacks are absent from the result.
+pub fn load_selected(path: &Path, names: &[&str]) -> Result<BTreeMap<String, Tensor>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let unreadable = |why: &str| StageError::new(format!("{} is not a readable safetensors file: {why}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(|e| super::io_error(path, &e))?;
+    let file_len = file.metadata().map_err(|e| super::io_error(path, &e))?.len();
+    let mut prefix = [0u8; 8];
+    file.read_exact(&mut prefix).map_err(|_| unreadable("shorter than its header"))?;
+    let header_len = u64::from_le_bytes(prefix);
+    if header_len.saturating_add(8) > file_len {
+        return Err(unreadable("its header runs past the end"));
+    }
+    let mut header = vec![0u8; usize::try_from(header_len).map_err(|_| unreadable("header too large"))?];
+    file.read_exact(&mut header).map_err(|e| super::io_error(path, &e))?;
+    let layout: safetensors::tensor::Metadata = serde_json::from_slice(&header).map_err(|e| unreadable(&e.to_string()))?;
+    let data_start = 8 + header_len;
+    let infos = layout.tensors();
+    let mut out = BTreeMap::new();
+    for name in names {
+        let Some(info) = infos.get(*name) else { continue };
+        let (start, end) = info.data_offsets;
+        let numel: usize = info.shape.iter().product();
+        if end < start || end - start != numel * info.dtype.size() || data_start + end as u64 > file_len {
+            return Err(unreadable(&format!("`{name}` has inconsistent offsets")));
+        }
+        let mut bytes = vec![0u8; end - start];
+        file.seek(SeekFrom::Start(data_start + start as u64)).map_err(|e| super::io_error(path, &e))?;
+        file.read_exact(&mut bytes).map_err(|e| super::io_error(path, &e))?;
+        let shape: Vec<i64> = info.shape.iter().map(|d| i64::try_from(*d).unwrap_or(0)).collect();
+        out.insert((*name).to_owned(), Tensor::f_from_data_size(&bytes, &shape, kind(info.dtype)?)?);
+    }
+    Ok(out)
+}
+
 /// The metadata strings of a file.
 pub fn metadata(path: &Path) -> Result<BTreeMap<String, String>> {
     let bytes = std::fs::read(path).map_err(|e| super::io_error(path, &e))?;

@@ -1,10 +1,16 @@
 //! Stage implementations: the only code that touches tch. Each category has one file (or folder)
 //! and [`run`] is the single registry mapping `(category, method)` to its implementation.
 
+pub mod arrays;
 pub mod checkpoint;
+pub mod completeness;
+pub mod concepts;
 pub mod data;
 pub mod datasets;
+#[cfg(test)]
+pub mod fixtures;
 pub mod models;
+pub mod pcbm;
 pub mod prune;
 pub mod train;
 
@@ -104,6 +110,9 @@ pub fn run(ctx: &Context) -> Result<serde_json::Value> {
         (Category::Model, _) => models::init_stage(ctx),
         (Category::Train, _) => train::stage(ctx),
         (Category::Prune, _) => prune::stage(ctx),
+        (Category::Concepts, _) => concepts::stage(ctx),
+        (Category::Explain, "pcbm") => pcbm::stage(ctx),
+        (Category::Explain, "completeness") => completeness::stage(ctx),
         (category, method) => Err(StageError::new(format!("`{category} {method}` is not implemented in this version of the worker"))),
     }
 }
