@@ -155,3 +155,29 @@ pub fn snapshot(vars: &BTreeMap<String, Tensor>) -> BTreeMap<String, Tensor> {
     let _guard = tch::no_grad_guard();
     vars.iter().map(|(k, v)| (k.clone(), v.detach().copy())).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_selected_reads_only_the_named_tensors_and_rejects_a_truncated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        let tensors = BTreeMap::from([
+            ("a".to_owned(), Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).reshape([2, 2])),
+            ("b".to_owned(), Tensor::from_slice(&[7i64, 8, 9])),
+            ("c".to_owned(), Tensor::from_slice(&[5u8; 10])),
+        ]);
+        save(&path, &tensors, &BTreeMap::new()).unwrap();
+        let read = load_selected(&path, &["b", "a", "missing"]).unwrap();
+        assert_eq!(read.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(Vec::<i64>::try_from(&read["b"]).unwrap(), vec![7, 8, 9]);
+        assert_eq!(read["a"].size(), vec![2, 2]);
+        assert_eq!(Vec::<f32>::try_from(&read["a"].flatten(0, -1)).unwrap(), vec![1.0, 2.0, 3.0, 4.0]);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
+        let error = load_selected(&path, &["c"]).unwrap_err();
+        assert!(error.0.contains("t.safetensors"), "{}", error.0);
+    }
+}
