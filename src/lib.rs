@@ -16,6 +16,7 @@ pub mod kinds;
 pub mod metrics;
 pub mod plan;
 pub mod report;
+pub mod solvers;
 pub mod source;
 pub mod stdlib;
 pub mod syntax;

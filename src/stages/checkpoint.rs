@@ -94,6 +94,41 @@ pub fn load(path: &Path) -> Result<BTreeMap<String, Tensor>> {
     Ok(out)
 }
 
+/// Reads only the named tensors of a file, seeking past the others: a dataset's concept labels
+/// without its images. Names the file lacks are absent from the result.
+pub fn load_selected(path: &Path, names: &[&str]) -> Result<BTreeMap<String, Tensor>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let unreadable = |why: &str| StageError::new(format!("{} is not a readable safetensors file: {why}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(|e| super::io_error(path, &e))?;
+    let file_len = file.metadata().map_err(|e| super::io_error(path, &e))?.len();
+    let mut prefix = [0u8; 8];
+    file.read_exact(&mut prefix).map_err(|_| unreadable("shorter than its header"))?;
+    let header_len = u64::from_le_bytes(prefix);
+    if header_len.saturating_add(8) > file_len {
+        return Err(unreadable("its header runs past the end"));
+    }
+    let mut header = vec![0u8; usize::try_from(header_len).map_err(|_| unreadable("header too large"))?];
+    file.read_exact(&mut header).map_err(|e| super::io_error(path, &e))?;
+    let layout: safetensors::tensor::Metadata = serde_json::from_slice(&header).map_err(|e| unreadable(&e.to_string()))?;
+    let data_start = 8 + header_len;
+    let infos = layout.tensors();
+    let mut out = BTreeMap::new();
+    for name in names {
+        let Some(info) = infos.get(*name) else { continue };
+        let (start, end) = info.data_offsets;
+        let numel: usize = info.shape.iter().product();
+        if end < start || end - start != numel * info.dtype.size() || data_start + end as u64 > file_len {
+            return Err(unreadable(&format!("`{name}` has inconsistent offsets")));
+        }
+        let mut bytes = vec![0u8; end - start];
+        file.seek(SeekFrom::Start(data_start + start as u64)).map_err(|e| super::io_error(path, &e))?;
+        file.read_exact(&mut bytes).map_err(|e| super::io_error(path, &e))?;
+        let shape: Vec<i64> = info.shape.iter().map(|d| i64::try_from(*d).unwrap_or(0)).collect();
+        out.insert((*name).to_owned(), Tensor::f_from_data_size(&bytes, &shape, kind(info.dtype)?)?);
+    }
+    Ok(out)
+}
+
 /// The metadata strings of a file.
 pub fn metadata(path: &Path) -> Result<BTreeMap<String, String>> {
     let bytes = std::fs::read(path).map_err(|e| super::io_error(path, &e))?;
@@ -153,4 +188,30 @@ pub fn network_of(ctx: &super::Context, stage: &str) -> Result<super::models::Ne
             .ok_or_else(|| StageError::new(format!("`{}` reads `{stage}`, whose model `{parent}` was not provided", ctx.request.stage)))?;
     }
     Err(StageError::new(format!("no model specification (spec.json) found upstream of `{stage}` ({})", node.dir.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_selected_reads_only_the_named_tensors_and_rejects_a_truncated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        let tensors = BTreeMap::from([
+            ("a".to_owned(), Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).reshape([2, 2])),
+            ("b".to_owned(), Tensor::from_slice(&[7i64, 8, 9])),
+            ("c".to_owned(), Tensor::from_slice(&[5u8; 10])),
+        ]);
+        save(&path, &tensors, &BTreeMap::new()).unwrap();
+        let read = load_selected(&path, &["b", "a", "missing"]).unwrap();
+        assert_eq!(read.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(Vec::<i64>::try_from(&read["b"]).unwrap(), vec![7, 8, 9]);
+        assert_eq!(read["a"].size(), vec![2, 2]);
+        assert_eq!(Vec::<f32>::try_from(&read["a"].flatten(0, -1)).unwrap(), vec![1.0, 2.0, 3.0, 4.0]);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
+        let error = load_selected(&path, &["c"]).unwrap_err();
+        assert!(error.0.contains("t.safetensors"), "{}", error.0);
+    }
 }

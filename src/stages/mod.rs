@@ -2,13 +2,19 @@
 //! and [`run`] is the single registry mapping `(category, method)` to its implementation.
 
 pub mod augmentation;
+pub mod arrays;
 pub mod checkpoint;
+pub mod completeness;
+pub mod concepts;
 pub mod data;
 pub mod datasets;
 pub mod embed;
 #[cfg(test)]
 pub mod fixture;
+#[cfg(test)]
+pub mod fixtures;
 pub mod models;
+pub mod pcbm;
 pub mod prune;
 pub mod saliency;
 pub mod selection;
@@ -129,6 +135,9 @@ pub fn run(ctx: &Context) -> Result<serde_json::Value> {
         (Category::Embed, _) => embed::stage(ctx),
         (Category::Explain, "tcav") => tcav::stage(ctx),
         (Category::Explain, method) if saliency::Method::parse(method).is_some() => saliency::stage(ctx),
+        (Category::Concepts, _) => concepts::stage(ctx),
+        (Category::Explain, "pcbm") => pcbm::stage(ctx),
+        (Category::Explain, "completeness") => completeness::stage(ctx),
         (category, method) => Err(StageError::new(format!("`{category} {method}` is not implemented in this version of the worker"))),
     }
 }

@@ -1,0 +1,563 @@
+//! Linear models `z = W x + b` with an elastic-net penalty on `W`, fitted by accelerated
+//! proximal gradient (FISTA) with backtracking (science.md, "PCBM").
+//!
+//! Objective: F(W, b) = f(W, b) + λ(ρ‖W‖₁ + (1−ρ)‖W‖²₂), where f is the mean loss over examples
+//! and the bias b is not penalised. The proximal step is the exact minimiser of the whole
+//! penalty, weight by weight: prox_s(v) = S(v, sλρ) / (1 + 2sλ(1−ρ)), S the soft threshold. A
+//! weight the L1 part silences is therefore exactly 0.0, and counting zeros means something.
+//!
+//! The method is full-batch and deterministic: the same data give the same bits. Minibatch
+//! stochastic proximal steps would need a decaying step to reach the optimum and could not be
+//! checked against the optimality conditions, which is how this solver is tested.
+
+use super::{fail, require_finite, Result};
+use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
+
+/// The smooth part f of the objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// Mean over examples of −Σ_k y_ik log softmax(z_i)_k. Rows of y are target distributions
+    /// (one-hot rows for hard labels).
+    SoftmaxCrossEntropy,
+    /// Mean over examples of ½‖z_i − y_i‖²: least squares, one output per column of y.
+    Squared,
+}
+
+/// λ(ρ‖W‖₁ + (1−ρ)‖W‖²₂): `lambda` is λ, `l1_ratio` is ρ.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Penalty {
+    pub lambda: f64,
+    pub l1_ratio: f64,
+}
+
+impl Penalty {
+    pub fn l1(&self) -> f64 {
+        self.lambda * self.l1_ratio
+    }
+
+    /// The coefficient of ‖W‖²₂ as the science writes it, without a ½.
+    pub fn l2(&self) -> f64 {
+        self.lambda * (1.0 - self.l1_ratio)
+    }
+
+    pub fn value(&self, weight: &Array2<f64>) -> f64 {
+        let (l1, l2) = (self.l1(), self.l2());
+        weight.iter().map(|w| l1 * w.abs() + l2 * w * w).sum()
+    }
+
+    /// argmin_w (w − v)²/(2·step) + λρ|w| + λ(1−ρ)w².
+    pub fn prox(&self, v: f64, step: f64) -> f64 {
+        let shrunk = v.abs() - step * self.l1();
+        if shrunk <= 0.0 {
+            0.0
+        } else {
+            v.signum() * shrunk / (1.0 + 2.0 * step * self.l2())
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
+            return fail(format!("the penalty strength must be a finite number ≥ 0, got {}", self.lambda));
+        }
+        if !(0.0..=1.0).contains(&self.l1_ratio) {
+            return fail(format!("the L1 share of the penalty must lie in [0, 1], got {}", self.l1_ratio));
+        }
+        Ok(())
+    }
+}
+
+/// `weight` is [outputs, inputs] (PCBM's [K, C]); `bias` is [outputs].
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinearModel {
+    pub weight: Array2<f64>,
+    pub bias: Array1<f64>,
+}
+
+impl LinearModel {
+    /// The outputs z = W x + b for every row of `x`, as [n, outputs].
+    pub fn outputs(&self, x: ArrayView2<f64>) -> Array2<f64> {
+        let mut z = x.dot(&self.weight.t());
+        z += &self.bias;
+        z
+    }
+
+    /// The largest output per row.
+    pub fn predict(&self, x: ArrayView2<f64>) -> Vec<usize> {
+        argmax_rows(&self.outputs(x))
+    }
+
+    pub fn zeros(&self) -> usize {
+        self.weight.iter().filter(|w| **w == 0.0).count()
+    }
+}
+
+/// Index of the largest value of each row; ties go to the lowest index.
+pub fn argmax_rows(z: &Array2<f64>) -> Vec<usize> {
+    z.rows()
+        .into_iter()
+        .map(|row| row.iter().enumerate().fold((0, f64::NEG_INFINITY), |best, (k, v)| if *v > best.1 { (k, *v) } else { best }).0)
+        .collect()
+}
+
+/// Share of positions where the two agree (0 for empty input).
+pub fn accuracy(predicted: &[usize], truth: &[usize]) -> f64 {
+    if truth.is_empty() {
+        return 0.0;
+    }
+    predicted.iter().zip(truth).filter(|(a, b)| a == b).count() as f64 / truth.len() as f64
+}
+
+/// Hard labels as target rows for [`Loss::SoftmaxCrossEntropy`].
+pub fn one_hot(labels: &[usize], classes: usize) -> Result<Array2<f64>> {
+    let mut y = Array2::zeros((labels.len(), classes));
+    for (i, &label) in labels.iter().enumerate() {
+        if label >= classes {
+            return fail(format!("label {label} at row {i} is not below the class count {classes}"));
+        }
+        y[[i, label]] = 1.0;
+    }
+    Ok(y)
+}
+
+impl Loss {
+    /// The mean loss and its gradient with respect to the outputs (already divided by n).
+    fn value_and_residual(self, z: &Array2<f64>, y: ArrayView2<f64>) -> (f64, Array2<f64>) {
+        let n = z.nrows() as f64;
+        let mut residual = Array2::zeros(z.raw_dim());
+        let mut total = 0.0;
+        match self {
+            Loss::SoftmaxCrossEntropy => {
+                Zip::from(residual.rows_mut()).and(z.rows()).and(y.rows()).for_each(|mut r, z, y| {
+                    let top = z.fold(f64::NEG_INFINITY, |m, v| m.max(*v));
+                    let sum: f64 = z.iter().map(|v| (v - top).exp()).sum();
+                    let log_normaliser = top + sum.ln();
+                    let mass: f64 = y.sum();
+                    total += mass * log_normaliser - z.dot(&y);
+                    Zip::from(&mut r).and(&z).and(&y).for_each(|r, z, y| *r = (mass * (z - log_normaliser).exp() - y) / n);
+                });
+            }
+            Loss::Squared => {
+                Zip::from(&mut residual).and(z).and(y).for_each(|r, z, y| {
+                    let d = z - y;
+                    total += 0.5 * d * d;
+                    *r = d / n;
+                });
+            }
+        }
+        (total / n, residual)
+    }
+
+    /// The bias minimising f when W = 0, and the residual (gradient in the outputs) there. For
+    /// cross-entropy the optimal softmax equals the mean target, so a class absent from the
+    /// targets wants a bias of −∞: its bias is clamped, its residual is taken at the limit.
+    fn at_zero_weight(self, y: ArrayView2<f64>) -> (Array1<f64>, Array2<f64>) {
+        let n = y.nrows() as f64;
+        let mean = y.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(y.ncols()));
+        match self {
+            Loss::SoftmaxCrossEntropy => {
+                let total: f64 = mean.sum();
+                let share = if total > 0.0 { &mean / total } else { Array1::from_elem(y.ncols(), 1.0 / y.ncols() as f64) };
+                let bias = share.mapv(|p| p.max(1e-300).ln().max(-700.0));
+                let mut residual = Array2::zeros(y.raw_dim());
+                Zip::from(residual.rows_mut()).and(y.rows()).for_each(|mut r, y| {
+                    let mass = y.sum();
+                    Zip::from(&mut r).and(&share).and(&y).for_each(|r, p, y| *r = (mass * p - y) / n);
+                });
+                (bias, residual)
+            }
+            Loss::Squared => {
+                let residual = (&mean.view().insert_axis(Axis(0)) - &y) / n;
+                (mean, residual)
+            }
+        }
+    }
+}
+
+/// Gradients of f in W ([K, C]) and b ([K]) from the residual in the outputs.
+fn gradients(x: ArrayView2<f64>, residual: &Array2<f64>) -> (Array2<f64>, Array1<f64>) {
+    (residual.t().dot(&x), residual.sum_axis(Axis(0)))
+}
+
+/// The largest violation of the optimality conditions, from the gradients of the smooth part:
+/// a zero weight needs |∂f/∂w| ≤ λρ; a nonzero weight needs ∂f/∂w + 2λ(1−ρ)w + λρ·sign(w) = 0;
+/// the unpenalised bias needs ∂f/∂b = 0. The problem is convex, so a violation of 0 certifies
+/// a global minimum.
+fn violation(penalty: &Penalty, weight: &Array2<f64>, grad_weight: &Array2<f64>, grad_bias: &Array1<f64>) -> f64 {
+    let (l1, l2) = (penalty.l1(), penalty.l2());
+    let weights = weight.iter().zip(grad_weight).map(|(w, g)| if *w == 0.0 { (g.abs() - l1).max(0.0) } else { (g + 2.0 * l2 * w + l1 * w.signum()).abs() });
+    weights.chain(grad_bias.iter().map(|g| g.abs())).fold(0.0, f64::max)
+}
+
+/// Checks that `x` [n, C] and `y` [n, K] describe one problem, with a model of matching shape.
+fn check_shapes(x: ArrayView2<f64>, y: ArrayView2<f64>) -> Result<()> {
+    require_finite("the inputs", x)?;
+    require_finite("the targets", y)?;
+    if x.nrows() != y.nrows() {
+        return fail(format!("{} input rows but {} target rows", x.nrows(), y.nrows()));
+    }
+    if y.ncols() == 0 {
+        return fail("the targets have no columns");
+    }
+    Ok(())
+}
+
+/// The KKT violation of `model` on the problem (see [`violation`]); the brief's `kkt_violation`.
+pub fn kkt_violation(loss: Loss, penalty: &Penalty, x: ArrayView2<f64>, y: ArrayView2<f64>, model: &LinearModel) -> Result<f64> {
+    check_shapes(x, y)?;
+    if model.weight.dim() != (y.ncols(), x.ncols()) || model.bias.len() != y.ncols() {
+        return fail(format!("a model of shape {:?} cannot map {} inputs to {} outputs", model.weight.dim(), x.ncols(), y.ncols()));
+    }
+    let (_, residual) = loss.value_and_residual(&model.outputs(x), y);
+    let (gw, gb) = gradients(x, &residual);
+    Ok(violation(penalty, &model.weight, &gw, &gb))
+}
+
+/// The smallest λ at which W = 0 is optimal: max |∂f/∂W| at W = 0 with the optimal bias,
+/// divided by ρ (infinite when ρ = 0: a pure L2 penalty never zeroes a weight).
+pub fn lambda_max(loss: Loss, l1_ratio: f64, x: ArrayView2<f64>, y: ArrayView2<f64>) -> Result<f64> {
+    check_shapes(x, y)?;
+    let (_, residual) = loss.at_zero_weight(y);
+    let (gw, _) = gradients(x, &residual);
+    let largest = gw.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+    Ok(if l1_ratio > 0.0 { largest / l1_ratio } else { f64::INFINITY })
+}
+
+/// The solver's settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ElasticNet {
+    pub loss: Loss,
+    pub penalty: Penalty,
+    /// Accelerated steps at most (each costs one gradient and one output evaluation per trial
+    /// step size).
+    pub max_iterations: usize,
+    /// Where the search for the first step size starts: from here the step is doubled while
+    /// the quadratic upper bound of f holds at the first point, or halved until it does. After
+    /// that backtracking only ever halves it, as FISTA's convergence proof asks. A poor value
+    /// costs a few extra evaluations, not iterations.
+    pub initial_step: f64,
+    /// Stop once the KKT violation is at most this.
+    pub tolerance: f64,
+}
+
+/// A fitted model and how the fit went.
+#[derive(Clone, Debug)]
+pub struct Fit {
+    pub model: LinearModel,
+    pub objective: f64,
+    pub kkt_violation: f64,
+    pub iterations: usize,
+    /// Whether the KKT tolerance was reached before `max_iterations`.
+    pub converged: bool,
+}
+
+/// How far the first step-size search may grow `initial_step` (2^30 ≈ 10⁹ times).
+const MAX_DOUBLINGS: usize = 30;
+
+/// f and its gradient at a search point, from which trial steps are taken.
+struct Trial {
+    value: f64,
+    grad_weight: Array2<f64>,
+    grad_bias: Array1<f64>,
+}
+
+impl Trial {
+    fn at(loss: Loss, x: ArrayView2<f64>, y: ArrayView2<f64>, from: &Point) -> Trial {
+        let (value, residual) = loss.value_and_residual(&from.outputs, y);
+        let (grad_weight, grad_bias) = gradients(x, &residual);
+        Trial { value, grad_weight, grad_bias }
+    }
+
+    /// The proximal gradient step of size `step` from `from`, with f there, if f lies under its
+    /// quadratic model at the result (the backtracking test of Beck & Teboulle 2009). The
+    /// slack absorbs rounding near the optimum, where both sides agree to the last bits and a
+    /// strict test would shrink the step forever.
+    fn step(&self, solver: &ElasticNet, x: ArrayView2<f64>, y: ArrayView2<f64>, from: &Point, step: f64) -> Option<(Point, f64)> {
+        let penalty = solver.penalty;
+        let weight = Zip::from(&from.weight).and(&self.grad_weight).map_collect(|v, g| penalty.prox(v - step * g, step));
+        let bias = &from.bias - &(&self.grad_bias * step);
+        let model = LinearModel { weight, bias };
+        let outputs = model.outputs(x);
+        let value = solver.loss.value_and_residual(&outputs, y).0;
+        let dw = &model.weight - &from.weight;
+        let db = &model.bias - &from.bias;
+        let bound = self.value + (&dw * &self.grad_weight).sum() + (&db * &self.grad_bias).sum() + ((&dw * &dw).sum() + (&db * &db).sum()) / (2.0 * step);
+        let slack = 1e-12 * self.value.abs().max(1.0);
+        (value <= bound + slack).then(|| (Point { weight: model.weight, bias: model.bias, outputs }, value))
+    }
+}
+
+/// The KKT test costs one extra gradient; doing it every few steps keeps it cheap.
+const CHECK_EVERY: usize = 10;
+
+/// A point of the parameter space with its outputs on the data, which are linear in the
+/// parameters: the extrapolated point's outputs are combined, not recomputed.
+#[derive(Clone)]
+struct Point {
+    weight: Array2<f64>,
+    bias: Array1<f64>,
+    outputs: Array2<f64>,
+}
+
+impl Point {
+    /// self + beta (self − previous), outputs included.
+    fn extrapolate(&self, previous: &Point, beta: f64) -> Point {
+        let go = |a: &Array2<f64>, b: &Array2<f64>| a + &((a - b) * beta);
+        Point { weight: go(&self.weight, &previous.weight), bias: &self.bias + &((&self.bias - &previous.bias) * beta), outputs: go(&self.outputs, &previous.outputs) }
+    }
+}
+
+impl ElasticNet {
+    /// Fits `x` [n, C] to `y` [n, K], starting from W = 0 and the optimal bias for it (so a λ
+    /// above [`lambda_max`] is solved at once).
+    pub fn fit(&self, x: ArrayView2<f64>, y: ArrayView2<f64>) -> Result<Fit> {
+        check_shapes(x, y)?;
+        self.penalty.validate()?;
+        if !(self.initial_step > 0.0 && self.initial_step.is_finite()) {
+            return fail(format!("the initial step must be a positive number, got {}", self.initial_step));
+        }
+        let (loss, penalty) = (self.loss, self.penalty);
+        let (bias, _) = loss.at_zero_weight(y);
+        let mut outputs = Array2::zeros((x.nrows(), y.ncols()));
+        outputs += &bias;
+        let mut current = Point { weight: Array2::zeros((y.ncols(), x.ncols())), bias, outputs };
+        let (smooth, residual) = loss.value_and_residual(&current.outputs, y);
+        let mut objective = smooth + penalty.value(&current.weight);
+        let (gw, gb) = gradients(x, &residual);
+        let mut kkt = violation(&penalty, &current.weight, &gw, &gb);
+
+        let mut search = current.clone();
+        let mut momentum = 1.0f64;
+        let mut step = if kkt > self.tolerance && self.max_iterations > 0 { self.first_step(x, y, &current)? } else { self.initial_step };
+        let mut iterations = 0;
+        while kkt > self.tolerance && iterations < self.max_iterations {
+            iterations += 1;
+            let trial = Trial::at(self.loss, x, y, &search);
+            let (candidate, candidate_smooth) = loop {
+                if let Some(found) = trial.step(self, x, y, &search, step) {
+                    break found;
+                }
+                step *= 0.5;
+                if step < 1e-300 {
+                    return fail("the step size collapsed: the loss is not smooth on these inputs");
+                }
+            };
+            let candidate_objective = candidate_smooth + penalty.value(&candidate.weight);
+            if candidate_objective > objective && momentum > 1.0 {
+                // Momentum overshot: restart from the current point with a plain proximal step,
+                // which cannot increase the objective (O'Donoghue & Candès 2015).
+                momentum = 1.0;
+                search = current.clone();
+                continue;
+            }
+            let next_momentum = (1.0 + (1.0 + 4.0 * momentum * momentum).sqrt()) / 2.0;
+            search = candidate.extrapolate(&current, (momentum - 1.0) / next_momentum);
+            momentum = next_momentum;
+            current = candidate;
+            objective = candidate_objective;
+            if iterations % CHECK_EVERY == 0 {
+                kkt = self.violation_at(&current, x, y);
+            }
+        }
+        if iterations > 0 {
+            kkt = self.violation_at(&current, x, y);
+        }
+        Ok(Fit { model: LinearModel { weight: current.weight, bias: current.bias }, objective, kkt_violation: kkt, iterations, converged: kkt <= self.tolerance })
+    }
+
+    /// The largest step, among `initial_step` times a power of two, that passes the
+    /// backtracking test at `start` (doubling at most [`MAX_DOUBLINGS`] times).
+    fn first_step(&self, x: ArrayView2<f64>, y: ArrayView2<f64>, start: &Point) -> Result<f64> {
+        let trial = Trial::at(self.loss, x, y, start);
+        let mut step = self.initial_step;
+        if trial.step(self, x, y, start, step).is_some() {
+            for _ in 0..MAX_DOUBLINGS {
+                if trial.step(self, x, y, start, 2.0 * step).is_none() {
+                    break;
+                }
+                step *= 2.0;
+            }
+            return Ok(step);
+        }
+        while trial.step(self, x, y, start, step).is_none() {
+            step *= 0.5;
+            if step < 1e-300 {
+                return fail("the step size collapsed: the loss is not smooth on these inputs");
+            }
+        }
+        Ok(step)
+    }
+
+    fn violation_at(&self, point: &Point, x: ArrayView2<f64>, y: ArrayView2<f64>) -> f64 {
+        let (_, residual) = self.loss.value_and_residual(&point.outputs, y);
+        let (gw, gb) = gradients(x, &residual);
+        violation(&self.penalty, &point.weight, &gw, &gb)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Inputs uniform in [-1, 1]; classes from a noisy linear rule that uses only the first
+    /// `informative` inputs, so a sparse model is the right answer.
+    fn classification(n: usize, inputs: usize, classes: usize, informative: usize, seed: u64) -> (Array2<f64>, Vec<usize>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let x = Array2::from_shape_fn((n, inputs), |_| rng.gen_range(-1.0..1.0));
+        let rule = Array2::from_shape_fn((classes, informative), |_| rng.gen_range(-3.0..3.0));
+        let labels = (0..n)
+            .map(|i| {
+                let scores: Vec<f64> = (0..classes).map(|k| (0..informative).map(|c| rule[[k, c]] * x[[i, c]]).sum::<f64>() + rng.gen_range(-0.5..0.5)).collect();
+                scores.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (k, s)| if *s > b.1 { (k, *s) } else { b }).0
+            })
+            .collect();
+        (x, labels)
+    }
+
+    fn solver(loss: Loss, lambda: f64, l1_ratio: f64) -> ElasticNet {
+        ElasticNet { loss, penalty: Penalty { lambda, l1_ratio }, max_iterations: 20_000, initial_step: 1.0, tolerance: 1e-9 }
+    }
+
+    #[test]
+    fn prox_matches_hand_worked_values_and_its_subgradient_condition() {
+        let p = Penalty { lambda: 1.0, l1_ratio: 0.5 };
+        // S(2, 0.5) / (1 + 2·1·0.5) = 1.5 / 2.
+        assert_eq!(p.prox(2.0, 1.0), 0.75);
+        assert_eq!(p.prox(-2.0, 1.0), -0.75);
+        assert_eq!(p.prox(0.3, 1.0), 0.0);
+        assert_eq!(p.prox(-0.5, 1.0), 0.0);
+        // (v − w)/s must be a subgradient of the penalty at w = prox(v).
+        for v in [-3.0, -0.7, 0.2, 0.6, 4.0] {
+            for s in [0.1, 0.5, 2.0] {
+                let w = p.prox(v, s);
+                let g = (v - w) / s;
+                if w == 0.0 {
+                    assert!(g.abs() <= p.l1() + 1e-12, "v={v} s={s}");
+                } else {
+                    assert!((g - 2.0 * p.l2() * w - p.l1() * w.signum()).abs() < 1e-12, "v={v} s={s}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cross_entropy_fit_meets_the_optimality_conditions() {
+        let (x, labels) = classification(120, 8, 3, 3, 1);
+        let y = one_hot(&labels, 3).unwrap();
+        let fit = solver(Loss::SoftmaxCrossEntropy, 0.02, 0.7).fit(x.view(), y.view()).unwrap();
+        assert!(fit.converged, "violation {} after {} iterations", fit.kkt_violation, fit.iterations);
+        let checked = kkt_violation(Loss::SoftmaxCrossEntropy, &Penalty { lambda: 0.02, l1_ratio: 0.7 }, x.view(), y.view(), &fit.model).unwrap();
+        assert!(checked < 1e-6, "independent KKT check: {checked}");
+        assert!(fit.model.zeros() > 0 && fit.model.zeros() < 24, "{} zeros: the test needs both kinds of weights", fit.model.zeros());
+        assert!(accuracy(&fit.model.predict(x.view()), &labels) > 0.8);
+    }
+
+    #[test]
+    fn kkt_check_notices_a_moved_weight() {
+        let (x, labels) = classification(120, 8, 3, 3, 1);
+        let y = one_hot(&labels, 3).unwrap();
+        let penalty = Penalty { lambda: 0.02, l1_ratio: 0.7 };
+        let mut model = solver(Loss::SoftmaxCrossEntropy, 0.02, 0.7).fit(x.view(), y.view()).unwrap().model;
+        model.weight[[0, 0]] += 0.1;
+        assert!(kkt_violation(Loss::SoftmaxCrossEntropy, &penalty, x.view(), y.view(), &model).unwrap() > 1e-3);
+    }
+
+    #[test]
+    fn zero_weights_grow_with_lambda_and_all_vanish_above_lambda_max() {
+        let (x, labels) = classification(150, 10, 3, 3, 2);
+        let y = one_hot(&labels, 3).unwrap();
+        let top = lambda_max(Loss::SoftmaxCrossEntropy, 0.9, x.view(), y.view()).unwrap();
+        let mut previous = 0;
+        let mut counts = Vec::new();
+        for share in [0.001, 0.05, 0.2, 0.5, 0.8, 0.99] {
+            let fit = solver(Loss::SoftmaxCrossEntropy, share * top, 0.9).fit(x.view(), y.view()).unwrap();
+            assert!(fit.converged, "λ = {share}·λmax");
+            let zeros = fit.model.zeros();
+            assert!(zeros >= previous, "zeros fell from {previous} to {zeros} at λ = {share}·λmax");
+            previous = zeros;
+            counts.push(zeros);
+        }
+        assert!(counts[0] < counts[3], "{counts:?}");
+        assert!(counts[5] < 30, "just below λmax a weight must survive: {counts:?}");
+        let above = solver(Loss::SoftmaxCrossEntropy, 1.001 * top, 0.9).fit(x.view(), y.view()).unwrap();
+        assert_eq!(above.model.zeros(), 30);
+        assert!(above.kkt_violation < 1e-9);
+    }
+
+    #[test]
+    fn the_unpenalised_bias_reproduces_class_frequencies_when_weights_vanish() {
+        let x = Array2::from_shape_vec((4, 1), vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        let y = one_hot(&[0, 0, 0, 1], 2).unwrap();
+        let fit = solver(Loss::SoftmaxCrossEntropy, 100.0, 1.0).fit(x.view(), y.view()).unwrap();
+        assert_eq!(fit.model.zeros(), 2);
+        // softmax(b) = (3/4, 1/4): b0 − b1 = ln 3.
+        assert!((fit.model.bias[0] - fit.model.bias[1] - 3f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn fits_are_bit_for_bit_reproducible() {
+        let (x, labels) = classification(80, 6, 4, 2, 3);
+        let y = one_hot(&labels, 4).unwrap();
+        let a = solver(Loss::SoftmaxCrossEntropy, 0.01, 0.5).fit(x.view(), y.view()).unwrap();
+        let b = solver(Loss::SoftmaxCrossEntropy, 0.01, 0.5).fit(x.view(), y.view()).unwrap();
+        assert_eq!(a.model, b.model);
+    }
+
+    #[test]
+    fn a_tiny_initial_step_is_grown_by_the_first_search() {
+        let (x, labels) = classification(100, 5, 3, 2, 4);
+        let y = one_hot(&labels, 3).unwrap();
+        let fit = ElasticNet { initial_step: 1e-7, max_iterations: 2_000, ..solver(Loss::SoftmaxCrossEntropy, 0.01, 0.5) }.fit(x.view(), y.view()).unwrap();
+        assert!(fit.converged, "violation {} after {} iterations", fit.kkt_violation, fit.iterations);
+    }
+
+    #[test]
+    fn a_too_large_initial_step_is_backtracked() {
+        let (x, labels) = classification(100, 5, 3, 2, 4);
+        let y = one_hot(&labels, 3).unwrap();
+        let fit = ElasticNet { initial_step: 1e6, ..solver(Loss::SoftmaxCrossEntropy, 0.01, 0.5) }.fit(x.view(), y.view()).unwrap();
+        assert!(fit.converged);
+    }
+
+    #[test]
+    fn mismatched_rows_are_an_error_not_a_panic() {
+        let x = Array2::zeros((3, 2));
+        let y = Array2::zeros((4, 2));
+        assert!(solver(Loss::Squared, 0.1, 0.5).fit(x.view(), y.view()).is_err());
+        assert!(one_hot(&[0, 3], 3).is_err());
+    }
+
+    /// linfa-elasticnet minimises (1/2n)‖y − Xw − b‖² + a·r‖w‖₁ + a(1−r)/2·‖w‖²₂ (penalty a,
+    /// l1_ratio r). Ours, with the squared loss and one output, is (1/2n)‖…‖² + λρ‖w‖₁ +
+    /// λ(1−ρ)‖w‖²₂, so a·r = λρ and a(1−r)/2 = λ(1−ρ): a = λ(2 − ρ), r = ρ/(2 − ρ). linfa fits
+    /// its intercept by centring y alone, which is the unpenalised optimum only when the columns
+    /// of X are centred, so the data here are centred first.
+    #[test]
+    fn squared_loss_agrees_with_linfa_elasticnet() {
+        use linfa::prelude::*;
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut x = Array2::from_shape_fn((60, 7), |_| rng.gen_range(-1.0..1.0));
+        let mean = x.mean_axis(Axis(0)).unwrap();
+        x -= &mean;
+        let truth = [1.5, -2.0, 0.0, 0.0, 0.7, 0.0, 0.0];
+        let target = Array1::from_shape_fn(60, |i| (0..7).map(|c| truth[c] * x[[i, c]]).sum::<f64>() + 0.3 + rng.gen_range(-0.2..0.2));
+        for (lambda, rho) in [(0.05, 0.8), (0.01, 0.3), (0.2, 1.0)] {
+            let ours = solver(Loss::Squared, lambda, rho).fit(x.view(), target.view().insert_axis(Axis(1))).unwrap();
+            assert!(ours.converged);
+            let reference = linfa_elasticnet::ElasticNet::params()
+                .penalty(lambda * (2.0 - rho))
+                .l1_ratio(rho / (2.0 - rho))
+                .tolerance(1e-12)
+                .max_iterations(100_000)
+                .fit(&Dataset::new(x.clone(), target.clone()))
+                .unwrap();
+            for c in 0..7 {
+                let (a, b) = (ours.model.weight[[0, c]], reference.hyperplane()[c]);
+                assert!((a - b).abs() < 1e-6, "λ={lambda} ρ={rho} weight {c}: ours {a}, linfa {b}");
+                assert_eq!(a == 0.0, b == 0.0, "λ={lambda} ρ={rho} weight {c}: ours {a}, linfa {b}");
+            }
+            assert!((ours.model.bias[0] - reference.intercept()).abs() < 1e-6);
+        }
+    }
+}
