@@ -72,7 +72,7 @@ pub fn run(cli: &Cli) -> u8 {
             });
             EXIT_OK
         }),
-        Command::Run { file, cache, force, json } => with_program(file, style, |program, _| run_experiment(file, program, cache, force, *json)),
+        Command::Run { file, cache, force, json } => with_program(file, style, |program, sources| run_experiment(file, program, sources, cache, force, *json)),
         Command::Status { file, cache } => match open_store(cache, file.as_deref()) {
             Some(store) => match store.entries() {
                 Ok(entries) => {
@@ -153,7 +153,7 @@ fn open_store(args: &CacheArgs, file: Option<&Path>) -> Option<Store> {
     }
 }
 
-fn run_experiment(file: &Path, program: &Program, cache: &CacheArgs, force: &[String], json: bool) -> u8 {
+fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs, force: &[String], json: bool) -> u8 {
     let plan = plan::plan(program);
     let unknown: Vec<&String> = force.iter().filter(|f| program.stage(f).is_none()).collect();
     if let Some(name) = unknown.first() {
@@ -168,7 +168,8 @@ fn run_experiment(file: &Path, program: &Program, cache: &CacheArgs, force: &[St
     }
     let started = std::time::Instant::now();
     let fingerprints = fingerprint::of_plan(program, &plan);
-    let options = Options { force: force.iter().cloned().collect(), worker: exec::worker::worker_path(), log: Some(folder.join("worker.log")) };
+    let document = document(file, program, sources, &plan, &fingerprints);
+    let options = Options { force: force.iter().cloned().collect(), worker: exec::worker::worker_path(), log: Some(folder.join("worker.log")), document };
     let mode = if json {
         progress::Mode::Json
     } else if std::io::stderr().is_terminal() {
@@ -179,7 +180,7 @@ fn run_experiment(file: &Path, program: &Program, cache: &CacheArgs, force: &[St
     let mut display = Progress::new(mode);
     let outcome = exec::run::run(program, &plan, &fingerprints, &store, &options, &mut |event| display.observe(event));
     display.finish();
-    let written = run_folder::write(&folder, program, &plan, &outcome, started.elapsed().as_secs_f64());
+    let written = run_folder::write(&folder, program, &plan, &outcome, started.elapsed().as_secs_f64(), &store);
     if let Err(e) = &written {
         console::error_line(&format!("cannot write the run folder `{}`: {e}", folder.display()));
     }
@@ -235,4 +236,21 @@ fn collect_garbage(files: &[PathBuf], cache: &CacheArgs, dry_run: bool, style: S
     let verb = if dry_run { "would free" } else { "freed" };
     console::status(&format!("{} of {} entries unreachable; {verb} {}", doomed.len(), entries.len(), run_folder::bytes(bytes)));
     EXIT_OK
+}
+
+/// The report's view of the run: the experiment's own source text and every node's key.
+fn document(file: &Path, program: &Program, sources: &Sources, plan: &plan::Plan, fingerprints: &[(String, crate::cache::Fingerprint)]) -> crate::report::stage::Document {
+    let text = sources
+        .iter()
+        .find(|s| matches!(&s.origin, crate::source::Origin::File(_)))
+        .map(|s| s.text.to_string())
+        .or_else(|| std::fs::read_to_string(file).ok())
+        .unwrap_or_default();
+    let nodes = plan
+        .nodes
+        .iter()
+        .zip(fingerprints)
+        .map(|(n, (_, fp))| (n.id.clone(), n.stage.clone(), n.kind, n.method.to_owned(), fp.key()))
+        .collect();
+    crate::report::stage::Document { experiment: program.experiment.name.clone(), source_name: file.display().to_string(), source_text: text, nodes }
 }

@@ -93,6 +93,10 @@ impl Sources {
         id
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &Source> {
+        self.sources.iter()
+    }
+
     pub fn try_get(&self, id: SourceId) -> Option<&Source> {
         self.sources.get(id.0 as usize)
     }

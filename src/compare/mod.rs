@@ -248,6 +248,7 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
 struct Maps {
     normalised: Array,
     indices: Vec<usize>,
+    labels: Vec<usize>,
 }
 
 fn maps(node: &Upstream) -> Result<Maps> {
@@ -255,7 +256,8 @@ fn maps(node: &Upstream) -> Result<Maps> {
     let mut tensors = artifacts::tensors(&path)?;
     let normalised = artifacts::take(&mut tensors, "normalised", &path)?;
     let indices = artifacts::take(&mut tensors, "indices", &path)?.values.iter().map(|v| *v as usize).collect();
-    Ok(Maps { normalised, indices })
+    let labels = artifacts::take(&mut tensors, "labels", &path)?.values.iter().map(|v| *v as usize).collect();
+    Ok(Maps { normalised, indices, labels })
 }
 
 fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<String, Value>) -> Result<Json> {
@@ -341,15 +343,20 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
 
     // Overlays of the first seed, images by rounds, for the report's grid.
     let mut images = Vec::new();
+    let class_names: Vec<String> = dataset_of(request)
+        .and_then(|d| artifacts::json(&d.dir.join("meta.json")).ok())
+        .and_then(|m| m["class_names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect()))
+        .unwrap_or_default();
     if let Some(first) = loaded.iter().find(|((s, _), _)| *s == first_seed).map(|(_, m)| m) {
-        for index in &first.indices {
+        for (row, index) in first.indices.iter().enumerate() {
+            let label = first.labels.get(row).map(|l| class_names.get(*l).cloned().unwrap_or_else(|| format!("class {l}"))).unwrap_or_default();
             let overlays: Vec<Json> = all
                 .iter()
                 .filter(|m| m.seed == first_seed)
                 .filter(|m| m.node.dir.join("overlays").join(format!("{index}.png")).is_file())
                 .map(|m| json!({ "round": m.round, "node": m.node.id, "file": format!("overlays/{index}.png") }))
                 .collect();
-            images.push(json!({ "index": index, "overlays": overlays }));
+            images.push(json!({ "index": index, "label": label, "overlays": overlays }));
         }
     }
     let mut section = json!({ "stage": stage, "method": method, "reference_round": reference, "images": images, "consistency": consistency_rows });

@@ -60,6 +60,8 @@ pub struct Options {
     pub worker: PathBuf,
     /// Where the worker's stderr is appended.
     pub log: Option<PathBuf>,
+    /// What reports show besides artifacts: the source and every node's key.
+    pub document: crate::report::stage::Document,
 }
 
 pub struct Outcome {
@@ -289,6 +291,7 @@ impl Runner<'_> {
     fn in_process(&self, request: &NodeRequest) -> Option<Result<serde_json::Value, String>> {
         match request.category {
             Category::Compare => Some(crate::compare::run(request)),
+            Category::Report => Some(crate::report::stage::render(request, &self.options.document, &|key| self.store.entry_dir(key), &request.output)),
             _ => None,
         }
     }
@@ -329,6 +332,17 @@ impl Runner<'_> {
                 dir: self.store.entry_dir(&key),
             });
             pending.extend(up.inputs.iter().map(String::as_str));
+        }
+        // Round 0 of a ticket series is its dense checkpoint; stages mapped over the series read
+        // it under the series' name, so it is listed under that name too.
+        if node.round == Some(0) {
+            for series in stage.inputs() {
+                let Some(prune) = self.program.stage(&series).filter(|s| s.category == Category::Prune) else { continue };
+                let Some(from) = prune.value("from").and_then(crate::check::Value::as_stage) else { continue };
+                if let Some(dense) = upstream.iter().find(|u| u.stage == from).cloned() {
+                    upstream.push(Upstream { id: format!("{series}[0]"), stage: series.clone(), category: Category::Prune, method: prune.method.name.to_owned(), round: Some(0), fields: prune.fields.iter().map(|(k, f)| (k.clone(), f.value.clone())).collect(), dir: dense.dir });
+                }
+            }
         }
         upstream.sort_by(|a, b| a.id.cmp(&b.id));
         let seed0 = self.program.experiment.seeds.first().copied().unwrap_or(0);

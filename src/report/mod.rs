@@ -14,4 +14,5 @@ pub mod plots;
 pub mod progress;
 pub mod run_context;
 pub mod run_folder;
+pub mod stage;
 pub mod weights_axis;

@@ -7,6 +7,7 @@
 
 use crate::cache::store::{EntryInfo, Store};
 use crate::check::Program;
+use crate::kinds::Category;
 use crate::exec::run::{Outcome, Status};
 use crate::plan::Plan;
 use serde_json::json;
@@ -21,8 +22,9 @@ pub fn folder_of(file: &Path, experiment: &str) -> PathBuf {
     base.join("runs").join(safe)
 }
 
-pub fn write(folder: &Path, program: &Program, plan: &Plan, outcome: &Outcome, seconds: f64) -> std::io::Result<()> {
+pub fn write(folder: &Path, program: &Program, plan: &Plan, outcome: &Outcome, seconds: f64, store: &Store) -> std::io::Result<()> {
     let mut nodes = Vec::new();
+    let mut rounds = Vec::new();
     let mut timings = Vec::new();
     for (node, result) in plan.nodes.iter().zip(&outcome.nodes) {
         let state = match &result.status {
@@ -44,6 +46,15 @@ pub fn write(folder: &Path, program: &Program, plan: &Plan, outcome: &Outcome, s
         if let Status::Failed { message } = &result.status {
             entry["error"] = message.clone().into();
         }
+        let done = matches!(result.status, Status::Cached | Status::CachedByOther | Status::Computed);
+        if done && node.kind == Category::Compare {
+            if let Some(table) = result.metrics.as_ref().and_then(|m| m["rounds"].as_array()) {
+                rounds.extend(table.iter().map(|r| json!({ "compare": node.id, "round": r["round"], "weights_remaining": r["weights_remaining"], "accuracy": r["accuracy"], "pcbm_accuracy": r["pcbm_accuracy"] })));
+            }
+        }
+        if done && node.kind == Category::Report {
+            copy_report(store, &result.key, folder)?;
+        }
         nodes.push(entry);
         timings.push(json!({ "id": node.id, "outcome": result.status, "seconds": result.seconds }));
     }
@@ -51,6 +62,7 @@ pub fn write(folder: &Path, program: &Program, plan: &Plan, outcome: &Outcome, s
         "experiment": program.experiment.name,
         "seeds": program.experiment.seeds,
         "cache": "entries/<key>/ in the cache folder hold each node's artifacts",
+        "rounds": rounds,
         "nodes": nodes,
     });
     write_json(&folder.join("metrics.json"), &metrics)?;
@@ -61,6 +73,19 @@ pub fn write(folder: &Path, program: &Program, plan: &Plan, outcome: &Outcome, s
         "nodes": timings,
     });
     write_json(&folder.join("timings.json"), &timing)
+}
+
+/// Copies a report node's files (report.html, report.json, report-<stage>.*) into the run folder.
+fn copy_report(store: &Store, key: &str, folder: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(store.entry_dir(key))?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("report") {
+            let tmp = folder.join(format!(".{name}.tmp"));
+            std::fs::copy(entry.path(), &tmp)?;
+            std::fs::rename(tmp, folder.join(&name))?;
+        }
+    }
+    Ok(())
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
