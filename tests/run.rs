@@ -287,3 +287,33 @@ fn status_and_gc_account_for_entries() {
     assert!(gc.status.success());
     assert_eq!(std::fs::read_dir(project.cache().join("entries")).unwrap().count(), 3);
 }
+
+const EXPLAINED: &str = r#"explain cam = gradcam { of = tickets  layer = "layer3"  images = data.test.sample(4, seed = 0) }
+compare lth = compare { at = [100%, 50%, 25%]  accuracy = [tickets]  saliency = cam }
+report summary = html { include = [lth]  title = "First title" }
+"#;
+
+#[test]
+fn a_saliency_field_reruns_the_maps_and_their_readers_and_a_title_only_the_report() {
+    let project = Project::new(&format!("{TINY}{EXPLAINED}"));
+    let (code, events) = project.run(&[]);
+    assert_eq!(code, 0, "{events:?}");
+    let report = project.dir.path().join("runs/tiny/report.html");
+    assert!(std::fs::read_to_string(&report).unwrap().contains("First title"));
+
+    project.edit("images = data.test.sample(4, seed = 0) }", "images = data.test.sample(4, seed = 0)  target = label }");
+    let expected = set(&["cam[0]", "cam[1]", "cam[2]", "lth", "summary"]);
+    assert_eq!(to_run(&project.explain()), expected);
+    let (code, events) = project.run(&[]);
+    assert_eq!(code, 0);
+    assert_eq!(with_status(&events, "computed"), expected);
+
+    project.edit("First title", "Second title");
+    assert_eq!(to_run(&project.explain()), set(&["summary"]));
+    let (code, events) = project.run(&[]);
+    assert_eq!(code, 0);
+    assert_eq!(with_status(&events, "computed"), set(&["summary"]));
+    assert!(std::fs::read_to_string(&report).unwrap().contains("Second title"));
+    let metrics = project.metrics();
+    assert_eq!(metrics["rounds"].as_array().unwrap().len(), 3, "{metrics}");
+}

@@ -244,6 +244,33 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
     Ok(section)
 }
 
+/// Fidelity of a baseline PCBM whose concepts are not the dataset's (random directions), with
+/// its i-th concept read as the dataset's i-th: what a bank that knows nothing would score.
+fn chance_fidelity(request: &NodeRequest, stage: &str) -> Vec<Json> {
+    let weights = weights_by_round(request, stage);
+    let Some(meta) = dataset_of(request).and_then(|d| artifacts::json(&d.dir.join("meta.json")).ok()) else { return Vec::new() };
+    let names: Vec<String> = meta["concept_names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    let defining: Vec<Vec<usize>> = meta["class_concepts"].as_array().map(|a| a.iter().map(|c| c.as_array().map(|c| c.iter().filter_map(|i| i.as_u64().map(|i| i as usize)).collect()).unwrap_or_default()).collect()).unwrap_or_default();
+    let groups = ground_truth::concept_fidelity::groups_from_names(&names);
+    let mut by_round: BTreeMap<u32, Vec<(f64, f64, f64)>> = BTreeMap::new();
+    for m in members(request, stage) {
+        let Ok(model) = concept_model(request, m.node) else { continue };
+        if names.is_empty() || model.weight.shape.get(1) != Some(&names.len()) || defining.is_empty() {
+            continue;
+        }
+        if let Ok(f) = ground_truth::concept_fidelity::concept_fidelity(&model.weight.values, names.len(), &groups, &defining) {
+            by_round.entry(m.round).or_default().push((f.mean_recall_at_k, f.share_fully_recovered, f.mean_ranking_auc));
+        }
+    }
+    by_round
+        .iter()
+        .map(|(r, v)| {
+            let pick = |f: fn(&(f64, f64, f64)) -> f64| mean(&v.iter().map(f).collect::<Vec<_>>());
+            json!({ "round": r, "weights_remaining": weights.get(r), "recall_at_k": pick(|x| x.0), "fully_recovered": pick(|x| x.1), "ranking_auc": pick(|x| x.2) })
+        })
+        .collect()
+}
+
 /// Saliency maps of one explain node.
 struct Maps {
     normalised: Array,
@@ -408,7 +435,16 @@ pub fn run(request: &NodeRequest) -> Result<Json> {
     }
     let mut out = json!({ "format": "lthlang-compare-1", "stage": request.stage, "at": at, "reference_round": 0, "networks": networks, "pcbms": pcbms });
     if let Some((stage, options)) = configured(request.fields.get("concepts")) {
-        let section = concepts_section(request, stage, options)?;
+        let mut section = concepts_section(request, stage, options)?;
+        // The chance level of concept fidelity: a baseline PCBM over a bank with as many concepts
+        // as the dataset names, scored as if its i-th direction were the i-th concept.
+        let baselines: Vec<String> = list("baseline").into_iter().filter(|b| category(b) == Some(Category::Explain)).collect();
+        if let Some(baseline) = baselines.first() {
+            let rows = chance_fidelity(request, baseline);
+            if !rows.is_empty() {
+                section["random_fidelity"] = rows.into();
+            }
+        }
         out["reference_round"] = section["reference_round"].clone();
         out["concepts"] = section;
     }

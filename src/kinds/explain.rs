@@ -17,7 +17,7 @@ const SALIENCY: &[FieldSpec] = &[
     FieldSpec::required("layer", Ty::Layer { needs: LayerNeed::Spatial }, "a convolutional layer of the model"),
     FieldSpec::required("images", Ty::Images, "images to explain, such as `data.test.sample(16, seed = 0)`"),
     FieldSpec::optional("target", Ty::Word(&["predicted", "label"]), "predicted", "explain the predicted class or the true label"),
-    FieldSpec::cosmetic("alpha", Ty::Float { min: 0.0, max: 1.0, open_min: false }, "0.5", "opacity of the heatmap in overlays"),
+    FieldSpec::optional("alpha", Ty::Float { min: 0.0, max: 1.0, open_min: false }, "0.5", "opacity of the heatmap in overlays (they are drawn by the explainer, so a change redraws them)"),
 ];
 
 const SCORECAM: &[FieldSpec] = &[
