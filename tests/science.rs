@@ -52,7 +52,9 @@ fn the_study_on_shapes_beats_chance_repeats_exactly_and_its_explanations_beat_th
     let again = run(second.path());
     assert_eq!(metrics, again);
     let mask = |dir: &Path, m: &Value| std::fs::read(dir.join(".lth/cache/entries").join(node(m, "tickets[1]")["key"].as_str().unwrap()).join("mask.safetensors")).unwrap();
-    assert_eq!(mask(first.path(), &metrics), mask(second.path(), &again));
+    let (a, b) = (mask(first.path(), &metrics), mask(second.path(), &again));
+    let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    assert!(a.len() == b.len() && differing == 0, "the masks of two runs differ in {differing} of {} bytes", a.len());
 
     let compare = compare_json(first.path(), &metrics);
     let fidelity = &compare["concepts"]["fidelity"][0];

@@ -78,7 +78,33 @@ pub fn save_bytes(path: &Path, entries: &BTreeMap<String, Bytes<'_>>, metadata: 
     let metadata: HashMap<String, String> = metadata.clone().into_iter().collect();
     let temp = path.with_extension("safetensors.tmp");
     safetensors::tensor::serialize_to_file(views, &Some(metadata), &temp).map_err(|e| StageError::new(format!("{}: {e}", temp.display())))?;
+    sort_header(&temp)?;
     std::fs::rename(&temp, path).map_err(|e| super::io_error(path, &e))
+}
+
+/// Rewrites a safetensors header with its keys in sorted order. The crate writes the metadata
+/// from a `HashMap`, whose order changes from process to process, so two runs that compute the
+/// same tensors would otherwise write different bytes (and different checksums). The sorted
+/// header has the same tokens, hence the same length, and is written in place.
+fn sort_header(path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let fail = |e: &dyn std::fmt::Display| StageError::new(format!("{}: {e}", path.display()));
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(|e| fail(&e))?;
+    let mut size = [0u8; 8];
+    file.read_exact(&mut size).map_err(|e| fail(&e))?;
+    let length = usize::try_from(u64::from_le_bytes(size)).map_err(|e| fail(&e))?;
+    let mut header = vec![0u8; length];
+    file.read_exact(&mut header).map_err(|e| fail(&e))?;
+    let parsed: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&header).map_err(|e| fail(&e))?;
+    let sorted: BTreeMap<String, BTreeMap<String, serde_json::Value>> =
+        parsed.into_iter().map(|(k, v)| (k, v.as_object().map(|o| o.clone().into_iter().collect()).unwrap_or_default())).collect();
+    let mut text = serde_json::to_vec(&sorted).map_err(|e| fail(&e))?;
+    if text.len() > length {
+        return Err(fail(&"the sorted header is longer than the original"));
+    }
+    text.resize(length, b' ');
+    file.seek(SeekFrom::Start(8)).map_err(|e| fail(&e))?;
+    file.write_all(&text).map_err(|e| fail(&e))
 }
 
 /// Reads every tensor of a file. A truncated or corrupt file is an error naming it.
