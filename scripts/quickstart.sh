@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
-# The main job: build lthlang and take the quickstart experiment (synthetic shapes, resnet_tiny,
-# CPU) as far as the interpreter goes today.
+# The main job: build lthlang and run the quickstart experiment (synthetic shapes, resnet_tiny,
+# CPU): train, prune six rounds with IMP and at random, explain every round by concepts (PCBM)
+# and pixels (Grad-CAM), compare, and write the report. A second call finds everything cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 cargo build --release --quiet
 lthlang=./target/release/lthlang
 $lthlang check experiments/quickstart.lth
-$lthlang plan experiments/quickstart.lth
-echo
-echo "quickstart: checked and planned. The executor (lthlang run) is not built yet, so nothing"
-echo "was trained; see the issues listed in README.md under 'Status'."
+$lthlang run experiments/quickstart.lth "$@"

@@ -73,6 +73,7 @@ pub fn run(cli: &Cli) -> u8 {
             EXIT_OK
         }),
         Command::Run { file, cache, force, json } => with_program(file, style, |program, sources| run_experiment(file, program, sources, cache, force, *json)),
+        Command::Report { file, cache, open } => with_program(file, style, |program, sources| rerender(file, program, sources, cache, *open)),
         Command::Status { file, cache } => match open_store(cache, file.as_deref()) {
             Some(store) => match store.entries() {
                 Ok(entries) => {
@@ -151,6 +152,40 @@ fn open_store(args: &CacheArgs, file: Option<&Path>) -> Option<Store> {
             None
         }
     }
+}
+
+/// `lthlang report`: reruns only the report stages, over a cache that must hold everything else.
+fn rerender(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs, open: bool) -> u8 {
+    let plan = plan::plan(program);
+    let Some(store) = open_store(cache, Some(file)) else { return EXIT_USAGE };
+    let fingerprints = fingerprint::of_plan(program, &plan);
+    let missing: Vec<&str> = plan
+        .nodes
+        .iter()
+        .zip(&fingerprints)
+        .filter(|(n, (_, fp))| n.kind != crate::kinds::Category::Report && !store.contains(&fp.key()))
+        .map(|(n, _)| n.id.as_str())
+        .collect();
+    let reports: Vec<String> = program.stages.iter().filter(|s| s.category == crate::kinds::Category::Report).map(|s| s.name.clone()).collect();
+    if reports.is_empty() {
+        console::error_line(&format!("{} declares no report stage", file.display()));
+        return EXIT_INPUT;
+    }
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().take(5).copied().collect();
+        let more = if missing.len() > 5 { format!(" and {} more", missing.len() - 5) } else { String::new() };
+        console::error_line(&format!("the cache lacks {} node(s) the report needs ({}{more}); run `lthlang run {}` first", missing.len(), shown.join(", "), file.display()));
+        return EXIT_FAILED;
+    }
+    let code = run_experiment(file, program, sources, cache, &reports, false);
+    let html = run_folder::folder_of(file, &program.experiment.name).join("report.html");
+    if code == EXIT_OK && open && html.exists() {
+        let viewer = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+        if std::process::Command::new(viewer).arg(&html).spawn().is_err() {
+            console::status(&format!("could not start `{viewer}`; open {} in a browser", html.display()));
+        }
+    }
+    code
 }
 
 fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs, force: &[String], json: bool) -> u8 {

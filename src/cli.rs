@@ -49,6 +49,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-render the report from cached results, computing nothing else; the run folder gets the
+    /// new files. Fails, naming them, if nodes the report needs are not cached yet.
+    Report {
+        file: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
+        /// Open the HTML report with the desktop's viewer (xdg-open or open).
+        #[arg(long)]
+        open: bool,
+    },
     /// Entries and bytes in the cache, per stage kind.
     Status {
         /// An experiment whose cache to inspect (its `.lth/cache`); or use --cache.

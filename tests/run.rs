@@ -316,4 +316,21 @@ fn a_saliency_field_reruns_the_maps_and_their_readers_and_a_title_only_the_repor
     assert!(std::fs::read_to_string(&report).unwrap().contains("Second title"));
     let metrics = project.metrics();
     assert_eq!(metrics["rounds"].as_array().unwrap().len(), 3, "{metrics}");
+
+    // `lthlang report` re-renders from the cache and computes nothing else.
+    std::fs::remove_file(&report).unwrap();
+    let output = project.command(&["report"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(std::fs::read_to_string(&report).unwrap().contains("Second title"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("1 computed"), "{stderr}");
+}
+
+#[test]
+fn report_refuses_to_render_before_the_results_exist() {
+    let project = Project::new(&format!("{TINY}{EXPLAINED}"));
+    let output = project.command(&["report"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("the cache lacks 9 node(s) the report needs (data, net, dense, tickets[1], tickets[2] and 4 more)"), "{stderr}");
 }
