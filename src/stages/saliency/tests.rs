@@ -95,6 +95,13 @@ fn saliency_gradcam_equals_cam_for_resnet18_layer4() {
 }
 
 #[test]
+fn saliency_gradcam_equals_cam_for_inception_v3_mixed_7c() {
+    // 107 px is the smallest size at which Mixed_7c keeps a 2×2 grid, so the maps are not flat.
+    assert_gradcam_is_cam("inception_v3", "Mixed_7c", 107, false);
+    assert_gradcam_is_cam("inception_v3", "Mixed_7c", 107, true);
+}
+
+#[test]
 fn saliency_every_method_is_batch_invariant() {
     let net = network("resnet_tiny", 4);
     let x = inputs(8, 16, 9);
