@@ -6,6 +6,12 @@ const fn explain(name: &'static str, output: Output, fields: &'static [FieldSpec
     Method { category: Category::Explain, name, version: 1, output, fields, dataset: None, doc }
 }
 
+/// Saliency methods are at version 2: their nodes also measure deletion and insertion curves
+/// and the layer's grid, so entries written by version 1 are recomputed.
+const fn saliency(name: &'static str, fields: &'static [FieldSpec], doc: &'static str) -> Method {
+    Method { category: Category::Explain, name, version: 2, output: Output::Saliency, fields, dataset: None, doc }
+}
+
 const CONCEPTS: FieldSpec = FieldSpec::required("concepts", Ty::Stage(&[Output::ConceptBank]), "the concept bank whose scores are the model's inputs");
 const FEATURES: FieldSpec = FieldSpec::optional("features", Ty::Stage(&[Output::Embeddings]), "none", "embeddings of the task's images; `none` uses the bank's own");
 const EPOCHS: FieldSpec = FieldSpec::optional("epochs", Ty::Int { min: 1, max: 10_000 }, "35", "passes of the optimiser");
@@ -46,13 +52,13 @@ pub const METHODS: &[Method] = &[
         ],
         "post-hoc concept bottleneck: a sparse linear map from concept scores to classes",
     ),
-    explain("gradcam", Output::Saliency, SALIENCY, "Grad-CAM: ReLU of activations weighted by pooled gradients of the logit"),
-    explain("gradcam_pp", Output::Saliency, SALIENCY, "Grad-CAM++"),
-    explain("hirescam", Output::Saliency, SALIENCY, "HiResCAM: element-wise gradient times activation"),
-    explain("layercam", Output::Saliency, SALIENCY, "LayerCAM: positive gradients times activation"),
-    explain("xgradcam", Output::Saliency, SALIENCY, "XGrad-CAM"),
-    explain("scorecam", Output::Saliency, SCORECAM, "Score-CAM: channel weights from the score of masked inputs"),
-    explain("eigencam", Output::Saliency, SALIENCY, "EigenCAM: first principal component of the activations"),
+    saliency("gradcam", SALIENCY, "Grad-CAM: ReLU of activations weighted by pooled gradients of the logit"),
+    saliency("gradcam_pp", SALIENCY, "Grad-CAM++"),
+    saliency("hirescam", SALIENCY, "HiResCAM: element-wise gradient times activation"),
+    saliency("layercam", SALIENCY, "LayerCAM: positive gradients times activation"),
+    saliency("xgradcam", SALIENCY, "XGrad-CAM"),
+    saliency("scorecam", SCORECAM, "Score-CAM: channel weights from the score of masked inputs"),
+    saliency("eigencam", SALIENCY, "EigenCAM: first principal component of the activations"),
     explain(
         "tcav",
         Output::Scores,

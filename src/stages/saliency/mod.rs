@@ -7,6 +7,7 @@
 //! activation is that of its own logit, and a map is the same alone or in any batch.
 
 pub mod cam;
+pub mod faithfulness;
 pub mod overlay;
 
 pub use cam::Method;
@@ -172,7 +173,21 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
         let (_, _, h, w) = images.size4()?;
         overlay::write(&dir.join(format!("{row}.png")), &pixels, &map, [h, w], alpha as f32)?;
     }
-    summary(method, layer, &maps, &labels)
+    let mut metrics = summary(method, layer, &maps, &labels)?;
+    // The layer's grid bounds how sharp any map at this layer can be (the localisation ceiling).
+    let (_, activation) = net.forward_with(&x.f_narrow(0, 0, 1)?, false, layer)?;
+    let size = activation.size();
+    metrics["layer_grid"] = serde_json::json!([size.get(2).copied().unwrap_or(1), size.get(3).copied().unwrap_or(1)]);
+    ctx.progress("deletion and insertion curves");
+    let (deletion, insertion) = {
+        let _guard = tch::no_grad_guard();
+        let mut score = |batch: &Tensor| -> Result<Tensor> { Ok(net.forward(batch, false)?.f_softmax(-1, tch::Kind::Float)?) };
+        faithfulness::curves(&x, &maps.normalised, &maps.targets, &mut score)?
+    };
+    let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+    metrics["deletion_auc"] = mean(&deletion).into();
+    metrics["insertion_auc"] = mean(&insertion).into();
+    Ok(metrics)
 }
 
 /// Numbers shown beside the overlays. Raw statistics are reported because per-image normalisation
