@@ -13,4 +13,8 @@ if ! command -v chromium >/dev/null; then
   "${as_root[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq chromium >/dev/null
 fi
-cargo test --release "$@"
+# The library, the front end and the integration tests run in parallel.
+cargo test --release --lib --bin lthlang --test '*' "$@"
+# The worker's unit tests run one at a time: libtorch has one random generator per process, and
+# tests that seed it and then draw (to build a network, or its inputs) must not interleave.
+cargo test --release --bin lthlang-worker "$@" -- --test-threads=1

@@ -69,12 +69,19 @@ fn prune(net: &Network, seed: i64) {
 }
 
 fn assert_gradcam_is_cam(architecture: &str, layer: &str, size: i64, pruned: bool) {
+    // Random networks often explain a class with a blank map (all negative before the ReLU);
+    // enough images leave several lit whatever the random state.
+    assert_gradcam_is_cam_on(architecture, layer, size, pruned, 16);
+}
+
+/// The same on `images` random inputs: more for networks whose random maps are often blank.
+fn assert_gradcam_is_cam_on(architecture: &str, layer: &str, size: i64, pruned: bool, images: i64) {
     let net = network(architecture, 3);
     if pruned {
         prune(&net, 4);
     }
-    let x = inputs(6, size, 5);
-    let maps = ok(explain(&net, Method::GradCam, layer, &x, &labels(6), Target::Predicted, 1));
+    let x = inputs(images, size, 5);
+    let maps = ok(explain(&net, Method::GradCam, layer, &x, &labels(images), Target::Predicted, 1));
     let reference = cam(&net, &x, layer, &maps.predictions, false);
     let (_, a) = ok(net.forward_with(&x, false, layer));
     let positions = (a.size()[2] * a.size()[3]) as f64;
@@ -97,8 +104,9 @@ fn saliency_gradcam_equals_cam_for_resnet18_layer4() {
 #[test]
 fn saliency_gradcam_equals_cam_for_inception_v3_mixed_7c() {
     // 107 px is the smallest size at which Mixed_7c keeps a 2×2 grid, so the maps are not flat.
-    assert_gradcam_is_cam("inception_v3", "Mixed_7c", 107, false);
-    assert_gradcam_is_cam("inception_v3", "Mixed_7c", 107, true);
+    // A random Inception's class maps are often blank after the ReLU: 24 images leave enough lit.
+    assert_gradcam_is_cam_on("inception_v3", "Mixed_7c", 107, false, 24);
+    assert_gradcam_is_cam_on("inception_v3", "Mixed_7c", 107, true, 24);
 }
 
 #[test]
