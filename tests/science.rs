@@ -16,6 +16,9 @@ concepts bank = annotated { from = feats  labels = data.concepts  epochs = 30  l
 explain head = pcbm { concepts = bank  lambda = 1e-4  epochs = 50 }
 concepts random_bank = random { from = feats  count = 15 }
 explain random_head = pcbm { concepts = random_bank  lambda = 1e-4  epochs = 50 }
+concepts truth = labels { from = feats  labels = data.concepts }
+explain ceiling = pcbm { concepts = truth  lambda = 1e-4  epochs = 50 }
+compare ceil = compare { at = [100%, 60%]  accuracy = [ceiling]  concepts = ceiling }
 explain cam = gradcam { of = tickets  layer = "layer3"  images = data.test.sample(32, seed = 0) }
 compare lth = compare {
   at = [100%, 60%]  accuracy = [tickets, head]  concepts = head  saliency = cam  baseline = [random_head]
@@ -34,8 +37,8 @@ fn node<'a>(metrics: &'a Value, id: &str) -> &'a Value {
     metrics["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap_or_else(|| panic!("no node `{id}`"))
 }
 
-fn compare_json(dir: &Path, metrics: &Value) -> Value {
-    let key = node(metrics, "lth")["key"].as_str().unwrap();
+fn compare_json(dir: &Path, metrics: &Value, id: &str) -> Value {
+    let key = node(metrics, id)["key"].as_str().unwrap();
     serde_json::from_str(&std::fs::read_to_string(dir.join(".lth/cache/entries").join(key).join("compare.json")).unwrap()).unwrap()
 }
 
@@ -56,12 +59,15 @@ fn the_study_on_shapes_beats_chance_repeats_exactly_and_its_explanations_beat_th
     let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count();
     assert!(a.len() == b.len() && differing == 0, "the masks of two runs differ in {differing} of {} bytes", a.len());
 
-    let compare = compare_json(first.path(), &metrics);
+    let compare = compare_json(first.path(), &metrics, "lth");
     let fidelity = &compare["concepts"]["fidelity"][0];
     let chance = &compare["concepts"]["random_fidelity"][0];
     let (learned, random) = (fidelity["ranking_auc"].as_f64().unwrap(), chance["ranking_auc"].as_f64().unwrap());
-    eprintln!("dense accuracy {dense:.3}; ranking AUC learned {learned:.3} vs random {random:.3}");
+    // The ceiling: a PCBM on the dataset's true concept labels.
+    let ceiling = compare_json(first.path(), &metrics, "ceil")["concepts"]["fidelity"][0]["ranking_auc"].as_f64().unwrap();
+    eprintln!("dense accuracy {dense:.3}; ranking AUC learned {learned:.3}, random {random:.3}, true concepts {ceiling:.3}");
     assert!(learned > random + 0.1, "learned bank {learned} vs random bank {random}");
+    assert!(ceiling > 0.9 && ceiling >= learned, "true concepts {ceiling} vs learned {learned}");
 
     let place = &compare["saliency"]["localisation"][0];
     let (inside, uniform) = (place["mass_inside"].as_f64().unwrap(), place["uniform"].as_f64().unwrap());

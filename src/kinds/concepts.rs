@@ -33,6 +33,11 @@ pub const METHODS: &[Method] = &[
         "concept activation vectors from a linear SVM; the score is the signed distance",
     ),
     bank(
+        "labels",
+        &[FROM, FieldSpec::required("labels", Ty::ConceptLabels, "the dataset's concept labels, `data.concepts`")],
+        "the dataset's true concept labels as scores: the ceiling a PCBM can reach on these concepts",
+    ),
+    bank(
         "random",
         &[FROM, FieldSpec::optional("count", Ty::Int { min: 1, max: 100_000 }, "15", "number of random unit directions"), SEED],
         "random unit directions: the baseline bank",

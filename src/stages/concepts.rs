@@ -209,6 +209,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
         "annotated" => annotated(ctx, &embedded)?,
         "cav" => cav(ctx, &embedded)?,
         "random" => random(ctx, &embedded)?,
+        "labels" => return true_labels(ctx, &embedded),
         other => return Err(StageError::new(format!("`concepts {other}` is not implemented in this version of the worker"))),
     };
     bank.save(&ctx.request.output, &embedded)?;
@@ -218,6 +219,29 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
         m.insert("dimensions".to_owned(), json!(bank.directions.ncols()));
     }
     Ok(metrics)
+}
+
+/// The dataset's own concept labels as the scores: the ceiling any bank can reach. There is no
+/// linear map from embeddings, so the bank stores no `directions` (TCAV refuses it); the
+/// embeddings only fix which rows each split has.
+fn true_labels(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Result<serde_json::Value> {
+    let dataset = labels_field(ctx, "labels")?;
+    let Annotations { names, splits: labels } = concept_labels(&dataset.dir)?;
+    let mut tensors = BTreeMap::new();
+    for split in SPLITS {
+        let Some((truth, _)) = matching(&labels, embedded, split)? else { continue };
+        tensors.insert(format!("{split}.scores"), arrays::matrix_tensor(truth)?);
+        tensors.insert(format!("{split}.labels"), arrays::labels_tensor(&embedded[split].labels)?);
+    }
+    if !tensors.contains_key("train.scores") {
+        return Err(StageError::new("the embeddings and the concept labels share no train split"));
+    }
+    let metadata = BTreeMap::from([("format".to_owned(), "lthlang-concepts-1".to_owned())]);
+    checkpoint::save(&ctx.request.output.join(BANK_FILE), &tensors, &metadata)?;
+    let path = ctx.request.output.join(NAMES_FILE);
+    let text = serde_json::to_string_pretty(&Names { method: "labels".to_owned(), names: names.clone() }).map_err(|e| StageError::new(e.to_string()))?;
+    std::fs::write(&path, text).map_err(|e| io_error(&path, &e))?;
+    Ok(json!({ "method": "labels", "concepts": names.len() }))
 }
 
 fn positive_int(ctx: &Context, field: &str) -> Result<usize> {
