@@ -334,3 +334,27 @@ fn report_refuses_to_render_before_the_results_exist() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("the cache lacks 9 node(s) the report needs (data, net, dense, tickets[1], tickets[2] and 4 more)"), "{stderr}");
 }
+
+#[test]
+fn several_seeds_give_means_with_intervals_for_every_metric() {
+    let project = Project::new(&format!("experiment {{ seeds = [0, 1] }}\n{TINY}{EXPLAINED}"));
+    let (code, events) = project.run(&[]);
+    assert_eq!(code, 0, "{events:?}");
+    let metrics = project.metrics();
+    let lth = metrics["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "lth").unwrap();
+    let compare: Value = serde_json::from_str(&std::fs::read_to_string(project.cache().join("entries").join(lth["key"].as_str().unwrap()).join("compare.json")).unwrap()).unwrap();
+    for round in compare["networks"][0]["rounds"].as_array().unwrap() {
+        let interval = round["interval"].as_array().unwrap_or_else(|| panic!("no interval in {round}"));
+        let (low, high, mean) = (interval[0].as_f64().unwrap(), interval[1].as_f64().unwrap(), round["accuracy"].as_f64().unwrap());
+        assert!(low <= mean && mean <= high, "{round}");
+    }
+    for row in compare["saliency"]["consistency"].as_array().unwrap() {
+        for metric in ["spearman", "ssim", "top_iou"] {
+            assert!(row["intervals"][metric].is_array(), "no interval for {metric} in {row}");
+        }
+    }
+    for row in compare["faithfulness"].as_array().unwrap() {
+        assert!(row["intervals"]["deletion_auc"].is_array(), "{row}");
+    }
+    assert!(project.dir.path().join("runs/tiny/report.html").is_file());
+}

@@ -144,6 +144,39 @@ fn mean(values: &[f64]) -> f64 {
     if finite.is_empty() { f64::NAN } else { finite.iter().sum::<f64>() / finite.len() as f64 }
 }
 
+/// Values of several metrics at one round, kept per seed: each metric is the mean over seeds of
+/// each seed's mean (over classes or images), with a 95% interval over seeds when there are
+/// several.
+#[derive(Default)]
+struct Tally(BTreeMap<&'static str, BTreeMap<String, Vec<f64>>>);
+
+impl Tally {
+    fn push(&mut self, metric: &'static str, seed: &str, value: f64) {
+        self.0.entry(metric).or_default().entry(seed.to_owned()).or_default().push(value);
+    }
+
+    fn has(&self, metric: &str) -> bool {
+        self.0.contains_key(metric)
+    }
+
+    /// `row` with each metric's value, and `intervals` when there are several seeds.
+    fn fill(&self, mut row: Json, metrics: &[&'static str]) -> Json {
+        let mut intervals = serde_json::Map::new();
+        for metric in metrics {
+            let per_seed: Vec<f64> = self.0.get(metric).map(|seeds| seeds.values().map(|v| mean(v)).filter(|v| v.is_finite()).collect()).unwrap_or_default();
+            let (value, interval) = if per_seed.is_empty() { (f64::NAN, None) } else { aggregate(&per_seed) };
+            row[*metric] = if value.is_finite() { value.into() } else { Json::Null };
+            if let Some(i) = interval {
+                intervals.insert((*metric).to_owned(), json!(i));
+            }
+        }
+        if !intervals.is_empty() {
+            row["intervals"] = intervals.into();
+        }
+        row
+    }
+}
+
 /// A PCBM round's weights and its concept names.
 struct ConceptModel {
     weight: Array,
@@ -207,7 +240,7 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
     let mut fidelity_rows = Vec::new();
     let groups = ground_truth::concept_fidelity::groups_from_names(&concept_names);
     for r in &rounds {
-        let (mut jaccard, mut tau, mut cosine, mut recall, mut full, mut auc) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let mut tally = Tally::default();
         for ((seed, round), model) in &models {
             if round != r {
                 continue;
@@ -215,26 +248,26 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
             if let Some(base) = models.get(&(seed.clone(), reference)) {
                 for c in 0..classes {
                     let (a, b) = (base.weight.row(c), model.weight.row(c));
-                    jaccard.push(consistency::top_k_jaccard(a, b, k).unwrap_or(f64::NAN));
-                    tau.push(consistency::kendall_tau_b(a, b).unwrap_or(f64::NAN));
-                    cosine.push(consistency::cosine(a, b).unwrap_or(f64::NAN));
+                    tally.push("jaccard", seed, consistency::top_k_jaccard(a, b, k).unwrap_or(f64::NAN));
+                    tally.push("kendall_tau", seed, consistency::kendall_tau_b(a, b).unwrap_or(f64::NAN));
+                    tally.push("cosine", seed, consistency::cosine(a, b).unwrap_or(f64::NAN));
                 }
             }
             // Fidelity needs the bank's concepts to be the dataset's named concepts.
             if !defining.is_empty() && model.names == concept_names {
                 if let Ok(f) = ground_truth::concept_fidelity::concept_fidelity(&model.weight.values, concept_names.len(), &groups, &defining) {
-                    recall.push(f.mean_recall_at_k);
-                    full.push(f.share_fully_recovered);
-                    auc.push(f.mean_ranking_auc);
+                    tally.push("recall_at_k", seed, f.mean_recall_at_k);
+                    tally.push("fully_recovered", seed, f.share_fully_recovered);
+                    tally.push("ranking_auc", seed, f.mean_ranking_auc);
                 }
             }
         }
         let w = weights.get(r).copied();
         if *r != reference {
-            consistency_rows.push(json!({ "round": r, "weights_remaining": w, "jaccard": mean(&jaccard), "kendall_tau": mean(&tau), "cosine": mean(&cosine) }));
+            consistency_rows.push(tally.fill(json!({ "round": r, "weights_remaining": w }), &["jaccard", "kendall_tau", "cosine"]));
         }
-        if !recall.is_empty() {
-            fidelity_rows.push(json!({ "round": r, "weights_remaining": w, "recall_at_k": mean(&recall), "fully_recovered": mean(&full), "ranking_auc": mean(&auc) }));
+        if tally.has("recall_at_k") {
+            fidelity_rows.push(tally.fill(json!({ "round": r, "weights_remaining": w }), &["recall_at_k", "fully_recovered", "ranking_auc"]));
         }
     }
     let mut section = json!({ "stage": stage, "top": k, "reference_round": reference, "classes": tables, "consistency": consistency_rows });
@@ -324,8 +357,7 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
     let mut localisation_rows = Vec::new();
     let rounds: BTreeSet<u32> = loaded.keys().map(|(_, r)| *r).collect();
     for r in &rounds {
-        let (mut rho, mut ssim, mut iou) = (vec![], vec![], vec![]);
-        let (mut inside, mut uniform, mut ceiling, mut pointing, mut rank) = (vec![], vec![], vec![], vec![], vec![]);
+        let mut tally = Tally::default();
         for ((seed, round), m) in &loaded {
             if round != r {
                 continue;
@@ -334,9 +366,9 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
             if let Some(base) = loaded.get(&(seed.clone(), reference)) {
                 for i in 0..m.normalised.rows().min(base.normalised.rows()) {
                     let (a, b) = (base.normalised.row(i), m.normalised.row(i));
-                    rho.push(consistency::spearman(a, b).unwrap_or(f64::NAN));
-                    ssim.push(consistency::ssim(a, b, h, w).unwrap_or(f64::NAN));
-                    iou.push(consistency::top_fraction_iou(a, b, top_share).unwrap_or(f64::NAN));
+                    tally.push("spearman", seed, consistency::spearman(a, b).unwrap_or(f64::NAN));
+                    tally.push("ssim", seed, consistency::ssim(a, b, h, w).unwrap_or(f64::NAN));
+                    tally.push("top_iou", seed, consistency::top_fraction_iou(a, b, top_share).unwrap_or(f64::NAN));
                 }
             }
             if let Some(masks) = &masks {
@@ -347,13 +379,13 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
                         }
                         let mask: Vec<bool> = masks.row(*index).iter().map(|v| *v > 0.0).collect();
                         let map = m.normalised.row(i);
-                        inside.push(ground_truth::localisation::mass_inside(map, &mask).unwrap_or(f64::NAN));
-                        uniform.push(ground_truth::localisation::uniform_baseline(&mask).unwrap_or(f64::NAN));
-                        pointing.push(ground_truth::localisation::pointing_game(map, &mask).unwrap_or(f64::NAN));
-                        rank.push(ground_truth::localisation::rank_accuracy(map, &mask).unwrap_or(f64::NAN));
+                        tally.push("mass_inside", seed, ground_truth::localisation::mass_inside(map, &mask).unwrap_or(f64::NAN));
+                        tally.push("uniform", seed, ground_truth::localisation::uniform_baseline(&mask).unwrap_or(f64::NAN));
+                        tally.push("pointing", seed, ground_truth::localisation::pointing_game(map, &mask).unwrap_or(f64::NAN));
+                        tally.push("rank_accuracy", seed, ground_truth::localisation::rank_accuracy(map, &mask).unwrap_or(f64::NAN));
                         if let Some((gh, gw)) = layer_grid {
                             let grid = ground_truth::localisation::Grid::new;
-                            ceiling.push(ground_truth::localisation::resolution_ceiling(&mask, grid(h, w), grid(gh, gw)).unwrap_or(f64::NAN));
+                            tally.push("ceiling", seed, ground_truth::localisation::resolution_ceiling(&mask, grid(h, w), grid(gh, gw)).unwrap_or(f64::NAN));
                         }
                     }
                 }
@@ -361,10 +393,10 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
         }
         let wr = weights.get(r).copied();
         if *r != reference {
-            consistency_rows.push(json!({ "round": r, "weights_remaining": wr, "spearman": mean(&rho), "ssim": mean(&ssim), "top_iou": mean(&iou) }));
+            consistency_rows.push(tally.fill(json!({ "round": r, "weights_remaining": wr }), &["spearman", "ssim", "top_iou"]));
         }
-        if !inside.is_empty() {
-            localisation_rows.push(json!({ "round": r, "weights_remaining": wr, "mass_inside": mean(&inside), "uniform": mean(&uniform), "ceiling": if ceiling.is_empty() { Json::Null } else { mean(&ceiling).into() }, "pointing": mean(&pointing), "rank_accuracy": mean(&rank) }));
+        if tally.has("mass_inside") {
+            localisation_rows.push(tally.fill(json!({ "round": r, "weights_remaining": wr }), &["mass_inside", "uniform", "ceiling", "pointing", "rank_accuracy"]));
         }
     }
 
@@ -396,16 +428,16 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
 /// Faithfulness per round, when the explain stage measured deletion and insertion curves.
 fn faithfulness_section(request: &NodeRequest, stage: &str) -> Vec<Json> {
     let weights = weights_by_round(request, stage);
-    let mut by_round: BTreeMap<u32, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    let mut by_round: BTreeMap<u32, Tally> = BTreeMap::new();
     for m in members(request, stage) {
         let metrics = metrics(&m.node.dir);
         if let (Some(d), Some(i)) = (metrics["deletion_auc"].as_f64(), metrics["insertion_auc"].as_f64()) {
-            let slot = by_round.entry(m.round).or_default();
-            slot.0.push(d);
-            slot.1.push(i);
+            let tally = by_round.entry(m.round).or_default();
+            tally.push("deletion_auc", &m.seed, d);
+            tally.push("insertion_auc", &m.seed, i);
         }
     }
-    by_round.iter().map(|(r, (d, i))| json!({ "round": r, "weights_remaining": weights.get(r), "deletion_auc": mean(d), "insertion_auc": mean(i) })).collect()
+    by_round.iter().map(|(r, tally)| tally.fill(json!({ "round": r, "weights_remaining": weights.get(r) }), &["deletion_auc", "insertion_auc"])).collect()
 }
 
 /// The round of a curve whose weights remaining is closest to `at`.

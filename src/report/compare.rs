@@ -100,6 +100,9 @@ pub struct ConceptConsistency {
     pub jaccard: Option<f64>,
     pub kendall_tau: Option<f64>,
     pub cosine: Option<f64>,
+    /// 95% intervals over seeds, by metric, when there are several seeds.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub intervals: std::collections::BTreeMap<String, [f64; 2]>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -109,6 +112,9 @@ pub struct Fidelity {
     pub recall_at_k: Option<f64>,
     pub fully_recovered: Option<f64>,
     pub ranking_auc: Option<f64>,
+    /// 95% intervals over seeds, by metric, when there are several seeds.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub intervals: std::collections::BTreeMap<String, [f64; 2]>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -147,6 +153,9 @@ pub struct SaliencyConsistency {
     pub spearman: Option<f64>,
     pub ssim: Option<f64>,
     pub top_iou: Option<f64>,
+    /// 95% intervals over seeds, by metric, when there are several seeds.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub intervals: std::collections::BTreeMap<String, [f64; 2]>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -158,6 +167,9 @@ pub struct Localisation {
     pub ceiling: Option<f64>,
     pub pointing: Option<f64>,
     pub rank_accuracy: Option<f64>,
+    /// 95% intervals over seeds, by metric, when there are several seeds.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub intervals: std::collections::BTreeMap<String, [f64; 2]>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -166,6 +178,9 @@ pub struct Faithfulness {
     pub weights_remaining: f64,
     pub deletion_auc: Option<f64>,
     pub insertion_auc: Option<f64>,
+    /// 95% intervals over seeds, by metric, when there are several seeds.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub intervals: std::collections::BTreeMap<String, [f64; 2]>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -257,3 +272,20 @@ mod tests {
         assert!(error.contains("lthlang-compare-2"), "{error}");
     }
 }
+
+/// Rows that may carry 95% intervals over seeds for their metrics.
+pub trait Intervals {
+    fn interval(&self, metric: &str) -> Option<[f64; 2]>;
+}
+
+macro_rules! intervals {
+    ($($row:ty),*) => {$(
+        impl Intervals for $row {
+            fn interval(&self, metric: &str) -> Option<[f64; 2]> {
+                self.intervals.get(metric).copied()
+            }
+        }
+    )*};
+}
+
+intervals!(ConceptConsistency, Fidelity, SaliencyConsistency, Localisation, Faithfulness);

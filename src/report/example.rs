@@ -97,6 +97,7 @@ pub fn compare() -> Compare {
             .iter()
             .zip(1..)
             .map(|(&(jaccard, tau, cosine), round)| ConceptConsistency {
+                intervals: Default::default(),
                 round,
                 weights_remaining: share(round),
                 jaccard: Some(jaccard),
@@ -130,6 +131,7 @@ pub fn compare() -> Compare {
             .iter()
             .zip(1..)
             .map(|(&(spearman, ssim, iou), round)| SaliencyConsistency {
+                intervals: Default::default(),
                 round,
                 weights_remaining: share(round),
                 spearman: Some(spearman),
@@ -142,6 +144,7 @@ pub fn compare() -> Compare {
                 .iter()
                 .zip(0..)
                 .map(|(&(mass, pointing, rank), round)| Localisation {
+                intervals: Default::default(),
                     round,
                     weights_remaining: share(round),
                     mass_inside: Some(mass),
@@ -157,6 +160,7 @@ pub fn compare() -> Compare {
         .iter()
         .zip(0..)
         .map(|(&(deletion, insertion), round)| Faithfulness {
+                intervals: Default::default(),
             round,
             weights_remaining: share(round),
             deletion_auc: Some(deletion),
@@ -203,6 +207,7 @@ fn fidelity(values: [(f64, f64, f64); 5]) -> Vec<Fidelity> {
         .iter()
         .zip(0..)
         .map(|(&(recall, full, auc), round)| Fidelity {
+                intervals: Default::default(),
             round,
             weights_remaining: share(round),
             recall_at_k: Some(recall),

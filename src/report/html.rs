@@ -5,7 +5,7 @@
 //! Every figure is followed by a table of the numbers it draws, for readers who need the values
 //! (and for screen readers); `report json` carries the same numbers.
 
-use super::compare::{ClassConcepts, ClassRound, Compare, Concepts, Faithfulness, Role, Saliency, Series};
+use super::compare::{Intervals, ClassConcepts, ClassRound, Compare, Concepts, Faithfulness, Role, Saliency, Series};
 use super::number_format::{metric, optional_metric, percent, seconds, weights};
 use super::plots::{Line, LinePlot, Marker, Point, YScale};
 use super::run_context::RunContext;
@@ -232,13 +232,14 @@ fn optional_percent(value: Option<f64>) -> String {
     value.map_or_else(|| "–".to_string(), percent)
 }
 
-/// A line of one metric over rows of a table: (weights remaining, value); undefined values are skipped.
-fn metric_line<T>(label: &str, colour: usize, marker: Marker, dashed: bool, rows: &[T], value: impl Fn(&T) -> (f64, Option<f64>)) -> Line {
+/// A line of one metric over rows of a table: (weights remaining, value); undefined values are
+/// skipped. The metric's name finds its 95% interval over seeds, drawn as error bars.
+fn metric_line<T: Intervals>(label: &str, colour: usize, marker: Marker, dashed: bool, rows: &[T], metric: &str, value: impl Fn(&T) -> (f64, Option<f64>)) -> Line {
     let points = rows
         .iter()
         .filter_map(|row| {
             let (share, value) = value(row);
-            value.map(|value| Point { weights_remaining: share, value, interval: None })
+            value.map(|value| Point { weights_remaining: share, value, interval: row.interval(metric) })
         })
         .collect();
     Line { label: label.into(), colour, dashed, marker, points }
@@ -264,9 +265,9 @@ fn concepts_section(concepts: &Concepts, reference_round: u32, axis_shares: &[f6
             y_label: "similarity".into(),
             y_scale: YScale::Plain { min: -1.0, max: 1.0 },
             lines: vec![
-                metric_line(&format!("top-{} Jaccard", concepts.top), 0, Marker::Circle, false, rows, |r| (r.weights_remaining, r.jaccard)),
-                metric_line("Kendall τ-b", 1, Marker::Square, false, rows, |r| (r.weights_remaining, r.kendall_tau)),
-                metric_line("cosine", 2, Marker::Triangle, false, rows, |r| (r.weights_remaining, r.cosine)),
+                metric_line(&format!("top-{} Jaccard", concepts.top), 0, Marker::Circle, false, rows, "jaccard", |r| (r.weights_remaining, r.jaccard)),
+                metric_line("Kendall τ-b", 1, Marker::Square, false, rows, "kendall_tau", |r| (r.weights_remaining, r.kendall_tau)),
+                metric_line("cosine", 2, Marker::Triangle, false, rows, "cosine", |r| (r.weights_remaining, r.cosine)),
             ],
         };
         html += &figure(&plot, "Per class against the reference round's weights, averaged over classes.");
@@ -282,17 +283,17 @@ fn concepts_section(concepts: &Concepts, reference_round: u32, axis_shares: &[f6
         let random = concepts.random_fidelity.as_deref().unwrap_or(&[]);
         html += "<h3>Against the true concepts</h3>\n";
         let mut lines = vec![
-            metric_line("recall@k", 0, Marker::Circle, false, fidelity, |r| (r.weights_remaining, r.recall_at_k)),
-            metric_line("classes fully recovered", 1, Marker::Square, false, fidelity, |r| (r.weights_remaining, r.fully_recovered)),
-            metric_line("ranking AUC", 2, Marker::Triangle, false, fidelity, |r| (r.weights_remaining, r.ranking_auc)),
+            metric_line("recall@k", 0, Marker::Circle, false, fidelity, "recall_at_k", |r| (r.weights_remaining, r.recall_at_k)),
+            metric_line("classes fully recovered", 1, Marker::Square, false, fidelity, "fully_recovered", |r| (r.weights_remaining, r.fully_recovered)),
+            metric_line("ranking AUC", 2, Marker::Triangle, false, fidelity, "ranking_auc", |r| (r.weights_remaining, r.ranking_auc)),
         ];
         if !random.is_empty() {
             lines.extend([
-                metric_line("recall@k, random concepts", 0, Marker::Circle, true, random, |r| (r.weights_remaining, r.recall_at_k)),
-                metric_line("fully recovered, random concepts", 1, Marker::Square, true, random, |r| {
+                metric_line("recall@k, random concepts", 0, Marker::Circle, true, random, "recall_at_k", |r| (r.weights_remaining, r.recall_at_k)),
+                metric_line("fully recovered, random concepts", 1, Marker::Square, true, random, "fully_recovered", |r| {
                     (r.weights_remaining, r.fully_recovered)
                 }),
-                metric_line("ranking AUC, random concepts", 2, Marker::Triangle, true, random, |r| (r.weights_remaining, r.ranking_auc)),
+                metric_line("ranking AUC, random concepts", 2, Marker::Triangle, true, random, "ranking_auc", |r| (r.weights_remaining, r.ranking_auc)),
             ]);
         }
         let plot = LinePlot {
@@ -438,9 +439,9 @@ fn saliency_section(
             y_label: "similarity".into(),
             y_scale: YScale::Plain { min: -1.0, max: 1.0 },
             lines: vec![
-                metric_line("Spearman", 0, Marker::Circle, false, rows, |r| (r.weights_remaining, r.spearman)),
-                metric_line("SSIM", 1, Marker::Square, false, rows, |r| (r.weights_remaining, r.ssim)),
-                metric_line("top-pixel IoU", 2, Marker::Triangle, false, rows, |r| (r.weights_remaining, r.top_iou)),
+                metric_line("Spearman", 0, Marker::Circle, false, rows, "spearman", |r| (r.weights_remaining, r.spearman)),
+                metric_line("SSIM", 1, Marker::Square, false, rows, "ssim", |r| (r.weights_remaining, r.ssim)),
+                metric_line("top-pixel IoU", 2, Marker::Triangle, false, rows, "top_iou", |r| (r.weights_remaining, r.top_iou)),
             ],
         };
         html += &figure(&plot, "Each image's map against its map at the reference round, averaged over images.");
@@ -460,11 +461,11 @@ fn saliency_section(
             y_label: "share".into(),
             y_scale: YScale::Plain { min: 0.0, max: 1.0 },
             lines: vec![
-                metric_line("mass inside the object", 0, Marker::Circle, false, rows, |r| (r.weights_remaining, r.mass_inside)),
-                metric_line("uniform map (baseline)", 6, Marker::Cross, true, rows, |r| (r.weights_remaining, r.uniform)),
-                metric_line("resolution ceiling", 4, Marker::Cross, true, rows, |r| (r.weights_remaining, r.ceiling)),
-                metric_line("pointing game", 1, Marker::Square, false, rows, |r| (r.weights_remaining, r.pointing)),
-                metric_line("rank accuracy", 2, Marker::Triangle, false, rows, |r| (r.weights_remaining, r.rank_accuracy)),
+                metric_line("mass inside the object", 0, Marker::Circle, false, rows, "mass_inside", |r| (r.weights_remaining, r.mass_inside)),
+                metric_line("uniform map (baseline)", 6, Marker::Cross, true, rows, "uniform", |r| (r.weights_remaining, r.uniform)),
+                metric_line("resolution ceiling", 4, Marker::Cross, true, rows, "ceiling", |r| (r.weights_remaining, r.ceiling)),
+                metric_line("pointing game", 1, Marker::Square, false, rows, "pointing", |r| (r.weights_remaining, r.pointing)),
+                metric_line("rank accuracy", 2, Marker::Triangle, false, rows, "rank_accuracy", |r| (r.weights_remaining, r.rank_accuracy)),
             ],
         };
         html += &figure(&plot, "Mass inside the object beside a uniform map and the best any map at the layer's resolution can do.");
@@ -494,8 +495,8 @@ fn faithfulness_section(rows: &[Faithfulness], axis_shares: &[f64]) -> String {
         y_label: "area under the curve".into(),
         y_scale: YScale::Plain { min: 0.0, max: 1.0 },
         lines: vec![
-            metric_line("insertion AUC (higher is better)", 0, Marker::Circle, false, rows, |r| (r.weights_remaining, r.insertion_auc)),
-            metric_line("deletion AUC (lower is better)", 1, Marker::Square, false, rows, |r| (r.weights_remaining, r.deletion_auc)),
+            metric_line("insertion AUC (higher is better)", 0, Marker::Circle, false, rows, "insertion_auc", |r| (r.weights_remaining, r.insertion_auc)),
+            metric_line("deletion AUC (lower is better)", 1, Marker::Square, false, rows, "deletion_auc", |r| (r.weights_remaining, r.deletion_auc)),
         ],
     };
     html += &figure(&plot, "Class score as the most salient pixels are removed (deletion) or revealed (insertion).");
