@@ -20,7 +20,11 @@ const IMAGES: i64 = 32;
 const SIZE: i64 = 224;
 const ROUNDS: usize = 3;
 
+/// All cores, or `LTHLANG_BENCH_THREADS` (to compare the two sides at one thread).
 fn threads() -> i32 {
+    if let Some(n) = std::env::var("LTHLANG_BENCH_THREADS").ok().and_then(|v| v.parse().ok()) {
+        return n;
+    }
     std::thread::available_parallelism().map_or(1, |n| i32::try_from(n.get()).unwrap_or(1))
 }
 

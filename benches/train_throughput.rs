@@ -27,7 +27,11 @@ const WIDTH: i64 = 16;
 const BATCH: i64 = 64;
 const EPOCHS: u32 = 3;
 
+/// All cores, or `LTHLANG_BENCH_THREADS` (to compare the two sides at one thread).
 fn threads() -> i32 {
+    if let Some(n) = std::env::var("LTHLANG_BENCH_THREADS").ok().and_then(|v| v.parse().ok()) {
+        return n;
+    }
     std::thread::available_parallelism().map_or(1, |n| i32::try_from(n.get()).unwrap_or(1))
 }
 
