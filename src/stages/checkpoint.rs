@@ -155,13 +155,6 @@ pub fn load_selected(path: &Path, names: &[&str]) -> Result<BTreeMap<String, Ten
     Ok(out)
 }
 
-/// The metadata strings of a file.
-pub fn metadata(path: &Path) -> Result<BTreeMap<String, String>> {
-    let bytes = std::fs::read(path).map_err(|e| super::io_error(path, &e))?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| StageError::new(format!("{}: {e}", path.display())))?;
-    Ok(meta.metadata().clone().unwrap_or_default().into_iter().collect())
-}
-
 /// Copies stored values into existing variables, which must all be present with equal shapes.
 /// Names the file holds but the variables lack are ignored only if listed in `ignore`
 /// (PyTorch's `num_batches_tracked`).

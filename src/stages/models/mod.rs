@@ -56,6 +56,7 @@ enum Architecture {
 pub struct Network {
     pub vs: nn::VarStore,
     pub name: String,
+    #[allow(dead_code, reason = "describes the network for a reader or debugger; no stage needs it")]
     pub classes: i64,
     architecture: Architecture,
 }
@@ -67,6 +68,7 @@ fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor, StageError>
 
 impl Network {
     /// Builds a built-in `architecture` with its default options and fresh weights from `seed`.
+    #[cfg_attr(not(test), allow(dead_code, reason = "tests and benches build networks directly; stages go through specs"))]
     pub fn build(architecture: &str, classes: i64, width: i64, seed: u64, device: Device) -> Result<Network, StageError> {
         Network::from_spec(&Spec { architecture: architecture.to_owned(), classes, width, ..Spec::default() }, seed, device)
     }
@@ -168,6 +170,7 @@ impl Network {
             .collect()
     }
 
+    #[cfg_attr(not(test), allow(dead_code, reason = "the tests check every layer the checker knows is captured"))]
     pub fn layer_names(&self) -> Vec<String> {
         match &self.architecture {
             Architecture::TorchScript(net) => net.layers().to_vec(),

@@ -75,6 +75,7 @@ impl TorchScript {
         Ok(TorchScript { module: Mutex::new(module), file: file.to_owned(), layers, classes, output })
     }
 
+    #[cfg_attr(not(test), allow(dead_code, reason = "the tests read the exposed layers back"))]
     pub fn layers(&self) -> &[String] {
         &self.layers
     }
