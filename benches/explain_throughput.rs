@@ -6,7 +6,7 @@
 //! Run with `source scripts/env.sh && cargo bench --bench explain_throughput`.
 
 #[path = "../src/stages/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod stages;
 
 use stages::data::Split;

@@ -8,7 +8,7 @@
 //! machine does not decide the figure.
 
 #[path = "../src/stages/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod stages;
 
 use lthlang::exec::job::{Event, NodeRequest};
