@@ -5,6 +5,10 @@
 //!
 //! Run with `source scripts/env.sh && cargo bench --bench explain_throughput`.
 
+#[path = "common/threads.rs"]
+mod common_threads;
+use common_threads::threads;
+
 #[path = "../src/stages/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod stages;
@@ -20,13 +24,6 @@ const IMAGES: i64 = 32;
 const SIZE: i64 = 224;
 const ROUNDS: usize = 3;
 
-/// All cores, or `LTHLANG_BENCH_THREADS` (to compare the two sides at one thread).
-fn threads() -> i32 {
-    if let Some(n) = std::env::var("LTHLANG_BENCH_THREADS").ok().and_then(|v| v.parse().ok()) {
-        return n;
-    }
-    std::thread::available_parallelism().map_or(1, |n| i32::try_from(n.get()).unwrap_or(1))
-}
 
 /// Best of `ROUNDS` timings of `f`, as items per second.
 fn best(items: i64, mut f: impl FnMut()) -> f64 {

@@ -7,6 +7,10 @@
 //! warm-up epoch and then `EPOCHS` timed ones; the best epoch counts, so a busy moment on the
 //! machine does not decide the figure.
 
+#[path = "common/threads.rs"]
+mod common_threads;
+use common_threads::threads;
+
 #[path = "../src/stages/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod stages;
@@ -27,13 +31,6 @@ const WIDTH: i64 = 16;
 const BATCH: i64 = 64;
 const EPOCHS: u32 = 3;
 
-/// All cores, or `LTHLANG_BENCH_THREADS` (to compare the two sides at one thread).
-fn threads() -> i32 {
-    if let Some(n) = std::env::var("LTHLANG_BENCH_THREADS").ok().and_then(|v| v.parse().ok()) {
-        return n;
-    }
-    std::thread::available_parallelism().map_or(1, |n| i32::try_from(n.get()).unwrap_or(1))
-}
 
 fn ours() -> f64 {
     tch::set_num_threads(threads());

@@ -191,13 +191,24 @@ impl Store {
         fs::read_to_string(self.last_path(experiment)).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
     }
 
-    /// Records the fingerprint a node of `experiment` was computed or found with. Read-modify-write
-    /// under a lock of its own, so concurrent runs of one experiment keep each other's records.
-    pub fn remember(&self, experiment: &str, node: &str, fingerprint: &Fingerprint) -> io::Result<()> {
+    /// Records the fingerprints nodes of `experiment` were computed or found with. Read-modify-write
+    /// under a lock of its own, so concurrent runs of one experiment keep each other's records;
+    /// nothing is written when the records are already these.
+    pub fn remember(&self, experiment: &str, nodes: &[(&str, &Fingerprint)]) -> io::Result<()> {
         let lock = File::options().create(true).truncate(false).write(true).open(self.root.join("locks").join(format!("last.{}.lock", file_safe(experiment))))?;
         lock.lock()?;
         let mut all = self.last_run(experiment);
-        all.insert(node.to_owned(), fingerprint.clone());
+        let before = all.len();
+        let mut changed = false;
+        for (node, fingerprint) in nodes {
+            if all.get(*node) != Some(*fingerprint) {
+                all.insert((*node).to_owned(), (*fingerprint).clone());
+                changed = true;
+            }
+        }
+        if !changed && all.len() == before {
+            return Ok(());
+        }
         let path = self.last_path(experiment);
         let tmp = path.with_extension(format!("json.{}", std::process::id()));
         write_synced(&tmp, serde_json::to_string_pretty(&all).map_err(io::Error::other)?.as_bytes())?;
@@ -382,8 +393,12 @@ mod tests {
     fn the_last_run_records_accumulate() {
         let root = tempfile::tempdir().unwrap();
         let store = Store::open(root.path()).unwrap();
-        store.remember("quick start", "data", &fingerprint("shapes")).unwrap();
-        store.remember("quick start", "other", &fingerprint("digits")).unwrap();
+        store.remember("quick start", &[("data", &fingerprint("shapes"))]).unwrap();
+        store.remember("quick start", &[("other", &fingerprint("digits"))]).unwrap();
+        let written = std::fs::metadata(root.path().join("last/quick_start.json")).unwrap().modified().unwrap();
+        // Records already there are not written again.
+        store.remember("quick start", &[("other", &fingerprint("digits"))]).unwrap();
+        assert_eq!(std::fs::metadata(root.path().join("last/quick_start.json")).unwrap().modified().unwrap(), written);
         let last = store.last_run("quick start");
         assert_eq!(last.len(), 2);
         assert_eq!(last["other"].method, "digits");

@@ -129,6 +129,31 @@ fn dataset_of(request: &NodeRequest) -> Option<&Upstream> {
     request.upstream.iter().find(|u| u.category == Category::Dataset)
 }
 
+/// What compare needs from the dataset's `meta.json`; empty when there is no dataset upstream.
+#[derive(Default, serde::Deserialize)]
+struct DatasetFacts {
+    #[serde(default)]
+    class_names: Vec<String>,
+    #[serde(default)]
+    concept_names: Vec<String>,
+    /// For each class, the indices of the concepts that define it.
+    #[serde(default)]
+    class_concepts: Vec<Vec<usize>>,
+}
+
+impl DatasetFacts {
+    fn of(request: &NodeRequest) -> DatasetFacts {
+        dataset_of(request)
+            .and_then(|d| artifacts::json(&d.dir.join("meta.json")).ok())
+            .and_then(|meta| serde_json::from_value(meta).ok())
+            .unwrap_or_default()
+    }
+
+    fn class_label(&self, class: usize) -> String {
+        self.class_names.get(class).cloned().unwrap_or_else(|| format!("class {class}"))
+    }
+}
+
 /// Top-k (positive) and bottom-k (negative) concepts of a weight row, with their weights.
 fn top_concepts(row: &[f64], names: &[String], k: usize) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
     let mut order: Vec<usize> = (0..row.len()).collect();
@@ -200,11 +225,8 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
     let k = options.get("top").and_then(Value::as_int).and_then(|k| usize::try_from(k).ok()).unwrap_or(3);
     let reference = call_arg(options.get("reference")).and_then(Value::as_int).and_then(|r| u32::try_from(r).ok()).unwrap_or(0);
     let weights = weights_by_round(request, stage);
-    let dataset = dataset_of(request);
-    let meta = dataset.and_then(|d| artifacts::json(&d.dir.join("meta.json")).ok()).unwrap_or_default();
-    let class_names: Vec<String> = meta["class_names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect()).unwrap_or_default();
-    let defining: Vec<Vec<usize>> = meta["class_concepts"].as_array().map(|a| a.iter().map(|c| c.as_array().map(|c| c.iter().filter_map(|i| i.as_u64().map(|i| i as usize)).collect()).unwrap_or_default()).collect()).unwrap_or_default();
-    let concept_names: Vec<String> = meta["concept_names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    let facts = DatasetFacts::of(request);
+    let (defining, concept_names) = (&facts.class_concepts, &facts.concept_names);
     let chosen: Vec<String> = match options.get("classes") {
         Some(Value::List(items)) if !items.is_empty() => items.iter().filter_map(|v| if let Value::Str(s) | Value::Word(s) = v { Some(s.clone()) } else { None }).collect(),
         _ => Vec::new(),
@@ -219,7 +241,7 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
     }
     let rounds: Vec<u32> = models.keys().filter(|(s, _)| *s == first_seed).map(|(_, r)| *r).collect();
     let classes = models.values().next().map_or(0, |m| m.weight.rows());
-    let class_label = |c: usize| class_names.get(c).cloned().unwrap_or_else(|| format!("class {c}"));
+    let class_label = |c: usize| facts.class_label(c);
     let mut tables = Vec::new();
     for c in 0..classes {
         if !chosen.is_empty() && !chosen.contains(&class_label(c)) {
@@ -238,7 +260,7 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
 
     let mut consistency_rows = Vec::new();
     let mut fidelity_rows = Vec::new();
-    let groups = ground_truth::concept_fidelity::groups_from_names(&concept_names);
+    let groups = ground_truth::concept_fidelity::groups_from_names(concept_names);
     for r in &rounds {
         let mut tally = Tally::default();
         for ((seed, round), model) in &models {
@@ -254,8 +276,8 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
                 }
             }
             // Fidelity needs the bank's concepts to be the dataset's named concepts.
-            if !defining.is_empty() && model.names == concept_names {
-                if let Ok(f) = ground_truth::concept_fidelity::concept_fidelity(&model.weight.values, concept_names.len(), &groups, &defining) {
+            if !defining.is_empty() && model.names == *concept_names {
+                if let Ok(f) = ground_truth::concept_fidelity::concept_fidelity(&model.weight.values, concept_names.len(), &groups, defining) {
                     tally.push("recall_at_k", seed, f.mean_recall_at_k);
                     tally.push("fully_recovered", seed, f.share_fully_recovered);
                     tally.push("ranking_auc", seed, f.mean_ranking_auc);
@@ -281,9 +303,7 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
 /// its i-th concept read as the dataset's i-th: what a bank that knows nothing would score.
 fn chance_fidelity(request: &NodeRequest, stage: &str) -> Vec<Json> {
     let weights = weights_by_round(request, stage);
-    let Some(meta) = dataset_of(request).and_then(|d| artifacts::json(&d.dir.join("meta.json")).ok()) else { return Vec::new() };
-    let names: Vec<String> = meta["concept_names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect()).unwrap_or_default();
-    let defining: Vec<Vec<usize>> = meta["class_concepts"].as_array().map(|a| a.iter().map(|c| c.as_array().map(|c| c.iter().filter_map(|i| i.as_u64().map(|i| i as usize)).collect()).unwrap_or_default()).collect()).unwrap_or_default();
+    let DatasetFacts { concept_names: names, class_concepts: defining, .. } = DatasetFacts::of(request);
     let groups = ground_truth::concept_fidelity::groups_from_names(&names);
     let mut by_round: BTreeMap<u32, Vec<(f64, f64, f64)>> = BTreeMap::new();
     for m in members(request, stage) {
@@ -402,13 +422,10 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
 
     // Overlays of the first seed, images by rounds, for the report's grid.
     let mut images = Vec::new();
-    let class_names: Vec<String> = dataset_of(request)
-        .and_then(|d| artifacts::json(&d.dir.join("meta.json")).ok())
-        .and_then(|m| m["class_names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect()))
-        .unwrap_or_default();
+    let facts = DatasetFacts::of(request);
     if let Some(first) = loaded.iter().find(|((s, _), _)| *s == first_seed).map(|(_, m)| m) {
         for (row, index) in first.indices.iter().enumerate() {
-            let label = first.labels.get(row).map(|l| class_names.get(*l).cloned().unwrap_or_else(|| format!("class {l}"))).unwrap_or_default();
+            let label = first.labels.get(row).map(|l| facts.class_label(*l)).unwrap_or_default();
             let overlays: Vec<Json> = all
                 .iter()
                 .filter(|m| m.seed == first_seed)

@@ -140,6 +140,7 @@ pub fn run(program: &Program, plan: &Plan, fingerprints: &[(String, Fingerprint)
     };
     let mut outcomes: Vec<NodeOutcome> = Vec::with_capacity(plan.nodes.len());
     let mut broken: BTreeMap<String, String> = BTreeMap::new();
+    let mut hits: Vec<(&str, &Fingerprint)> = Vec::new();
     let total = plan.nodes.len();
     for (index, node) in plan.nodes.iter().enumerate() {
         let key = runner.keys.get(&node.id).cloned().unwrap_or_default();
@@ -159,11 +160,18 @@ pub fn run(program: &Program, plan: &Plan, fingerprints: &[(String, Fingerprint)
                 let root = node.inputs.iter().find_map(|i| broken.get(i)).cloned().unwrap_or_default();
                 broken.insert(node.id.clone(), root);
             }
-            _ => {
+            // A computed node is recorded at once, so a killed run still explains itself; cache
+            // hits are recorded together at the end, sparing every hit a read and write.
+            Status::Computed => {
                 if let Some(fp) = by_id.get(node.id.as_str()) {
-                    if let Err(e) = store.remember(&program.experiment.name, &node.id, fp) {
+                    if let Err(e) = store.remember(&program.experiment.name, &[(node.id.as_str(), fp)]) {
                         (runner.observe)(&RunEvent::Warning { message: format!("cannot record the run in the cache: {e}") });
                     }
+                }
+            }
+            Status::Cached | Status::CachedByOther => {
+                if let Some(fp) = by_id.get(node.id.as_str()) {
+                    hits.push((node.id.as_str(), *fp));
                 }
             }
         }
@@ -173,6 +181,9 @@ pub fn run(program: &Program, plan: &Plan, fingerprints: &[(String, Fingerprint)
         let outcome = NodeOutcome { id: node.id.clone(), key, status, seconds: started.elapsed().as_secs_f64(), dir, metrics };
         (runner.observe)(&RunEvent::NodeDone { index, total, outcome: outcome.clone() });
         outcomes.push(outcome);
+    }
+    if let Err(e) = store.remember(&program.experiment.name, &hits) {
+        (runner.observe)(&RunEvent::Warning { message: format!("cannot record the run in the cache: {e}") });
     }
     if let Some(worker) = runner.worker.take() {
         worker.finish();
