@@ -1,13 +1,13 @@
 //! Grad-CAM maps per second and pooled embeddings per second for resnet18 at 224 px on the CPU,
 //! through the worker's own code, beside the same computations in PyTorch eager
 //! (`benches/torch_eager_explain.py`, a torchvision-free resnet18 built from the same layout),
-//! run alternately on the same machine.
+//! run alternately on the same machine. PyTorch runs with glibc's malloc defaults and with the
+//! worker's allocator settings (see `benches/train_throughput.rs`).
 //!
 //! Run with `source scripts/env.sh && cargo bench --bench explain_throughput`.
 
-#[path = "common/threads.rs"]
-mod common_threads;
-use common_threads::threads;
+mod common;
+use common::{reference, threads, Malloc};
 
 #[path = "../src/stages/mod.rs"]
 #[allow(dead_code, unused_imports)]
@@ -16,7 +16,6 @@ mod stages;
 use stages::data::Split;
 use stages::models::Network;
 use stages::saliency::{self, Target};
-use std::process::Command;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -54,30 +53,25 @@ fn ours() -> (f64, f64) {
     (cams, embeddings)
 }
 
-fn pytorch() -> Option<(f64, f64)> {
-    let python = std::env::var("VIRTUAL_ENV").map(|v| format!("{v}/bin/python")).unwrap_or_else(|_| "python3".to_owned());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/torch_eager_explain.py");
+fn pytorch(malloc: Malloc) -> (f64, f64) {
     let args = [IMAGES, SIZE, ROUNDS as i64, i64::from(threads())].map(|a| a.to_string());
-    let output = Command::new(&python).arg(script).args(&args).output().ok()?;
-    if !output.status.success() {
-        eprintln!("PyTorch reference failed: {}", String::from_utf8_lossy(&output.stderr));
-        return None;
-    }
-    let value: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&output.stdout).lines().last()?).ok()?;
-    Some((value["gradcam_per_second"].as_f64()?, value["embeddings_per_second"].as_f64()?))
+    let result = reference("torch_eager_explain.py", &args, malloc);
+    (result["gradcam_per_second"].as_f64().unwrap_or(0.0), result["embeddings_per_second"].as_f64().unwrap_or(0.0))
 }
 
 fn main() {
-    let (mut cam, mut emb, mut tcam, mut temb) = (0f64, 0f64, 0f64, 0f64);
+    common::allocator::keep_freed_memory();
+    let mut ours_best = (0f64, 0f64);
+    let mut torch = [(0f64, 0f64); 2];
+    let max = |a: (f64, f64), b: (f64, f64)| (a.0.max(b.0), a.1.max(b.1));
     for _ in 0..2 {
-        let (c, e) = ours();
-        cam = cam.max(c);
-        emb = emb.max(e);
-        let Some((c, e)) = pytorch() else { std::process::exit(2) };
-        tcam = tcam.max(c);
-        temb = temb.max(e);
+        ours_best = max(ours_best, ours());
+        torch[0] = max(torch[0], pytorch(Malloc::GlibcDefault));
+        torch[1] = max(torch[1], pytorch(Malloc::LikeTheWorker));
     }
-    println!("resnet18 at {SIZE} px on the CPU, {} threads, batches of 16:", threads());
-    println!("  Grad-CAM maps/s   lthlang {cam:7.2}   PyTorch eager {tcam:7.2}   ratio {:.2}", cam / tcam);
-    println!("  embeddings/s      lthlang {emb:7.2}   PyTorch eager {temb:7.2}   ratio {:.2}", emb / temb);
+    println!("resnet18 at {SIZE} px on the CPU, {} threads, batches of 16 (per second; ratios are lthlang / PyTorch):", threads());
+    println!("                 lthlang   PyTorch (glibc defaults)   PyTorch (worker's malloc)");
+    for (name, ours, [default, like]) in [("Grad-CAM maps", ours_best.0, [torch[0].0, torch[1].0]), ("embeddings", ours_best.1, [torch[0].1, torch[1].1])] {
+        println!("  {name:13} {ours:8.2}   {default:8.2} (ratio {:.2})      {like:8.2} (ratio {:.2})", ours / default, ours / like);
+    }
 }

@@ -6,10 +6,13 @@
 //! issue: 32 px images, batch 64; the network is the default width 16. Each side trains one
 //! warm-up epoch and then `EPOCHS` timed ones; the best epoch counts, so a busy moment on the
 //! machine does not decide the figure.
+//!
+//! PyTorch runs twice per round: with glibc's malloc defaults, which is what a PyTorch user
+//! gets, and with the allocator settings the worker gives itself (`src/worker/allocator.rs`),
+//! which compares the training loops alone.
 
-#[path = "common/threads.rs"]
-mod common_threads;
-use common_threads::threads;
+mod common;
+use common::{reference, threads, Malloc};
 
 #[path = "../src/stages/mod.rs"]
 #[allow(dead_code, unused_imports)]
@@ -21,7 +24,6 @@ use stages::models::Network;
 use stages::train::{self, Optimizer, Recipe, Schedule};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -80,36 +82,24 @@ fn ours() -> f64 {
     IMAGES as f64 / best
 }
 
-fn pytorch() -> Option<f64> {
-    let python = std::env::var("VIRTUAL_ENV").map(|v| format!("{v}/bin/python")).unwrap_or_else(|_| "python3".to_owned());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/torch_eager_throughput.py");
+fn pytorch(malloc: Malloc) -> f64 {
     let args = [IMAGES, SIZE, WIDTH, BATCH, i64::from(EPOCHS), i64::from(threads())].map(|a| a.to_string());
-    let output = Command::new(&python).arg(script).args(&args).output().ok()?;
-    if !output.status.success() {
-        eprintln!("PyTorch reference failed: {}", String::from_utf8_lossy(&output.stderr));
-        return None;
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let value: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
-    value["images_per_second"].as_f64()
+    let result = reference("torch_eager_throughput.py", &args, malloc);
+    result["images_per_second"].as_f64().unwrap_or(0.0)
 }
 
 fn main() {
-    // Alternate the two sides so a change in machine load hits both.
-    let mut ours_best: f64 = 0.0;
-    let mut torch_best: f64 = 0.0;
-    for _ in 0..2 {
+    // As the worker does at start-up; the bench calls the worker's training loop in-process.
+    common::allocator::keep_freed_memory();
+    // Alternate the sides so a change in machine load hits all of them.
+    let (mut ours_best, mut torch_default, mut torch_like_worker) = (0f64, 0f64, 0f64);
+    for _ in 0..3 {
         ours_best = ours_best.max(ours());
-        match pytorch() {
-            Some(t) => torch_best = torch_best.max(t),
-            None => {
-                eprintln!("could not run the PyTorch reference (is the venv of scripts/env.sh active?)");
-                std::process::exit(2);
-            }
-        }
+        torch_default = torch_default.max(pytorch(Malloc::GlibcDefault));
+        torch_like_worker = torch_like_worker.max(pytorch(Malloc::LikeTheWorker));
     }
     println!("resnet_tiny (width {WIDTH}) training on {SIZE} px images, batch {BATCH}, {} threads:", threads());
-    println!("  lthlang worker   {ours_best:8.1} images/s");
-    println!("  PyTorch eager    {torch_best:8.1} images/s");
-    println!("  ratio            {:8.2}", ours_best / torch_best);
+    println!("  lthlang worker                              {ours_best:8.1} images/s");
+    println!("  PyTorch eager, glibc's malloc defaults      {torch_default:8.1} images/s   ratio {:.2}", ours_best / torch_default);
+    println!("  PyTorch eager, the worker's malloc settings {torch_like_worker:8.1} images/s   ratio {:.2}", ours_best / torch_like_worker);
 }

@@ -2,6 +2,7 @@
 //! one JSON object per line, computes each in order, and streams events to stdout. A node that
 //! fails (an error or a panic inside libtorch) is reported and the worker goes on to the next.
 
+mod allocator;
 #[path = "../stages/mod.rs"]
 mod stages;
 
@@ -50,6 +51,7 @@ fn follow_parent() {
 fn follow_parent() {}
 
 fn main() {
+    allocator::keep_freed_memory();
     follow_parent();
     // libtorch's own panics are caught per node; keep the default hook from printing them on
     // stdout's neighbour so the event stream stays the only protocol channel.
