@@ -3,7 +3,7 @@
 use super::codes;
 use super::program::Value;
 use crate::diagnostic::{did_you_mean, Diagnostic};
-use crate::kinds::{one_of, Category, FieldSpec, Method, Output, Ty};
+use crate::kinds::{layout_entries, one_of, Category, FieldSpec, Method, Output, Ty};
 use crate::source::{Sources, Span};
 use crate::syntax::ast::{Arg, Expr, ExprKind, Field};
 use std::collections::{BTreeMap, HashMap};
@@ -438,14 +438,14 @@ impl Typer<'_> {
         if !path.is_dir() {
             return self.push(
                 Diagnostic::error(codes::MISSING_PATH, expr.span, format!("folder `{}`{given} does not exist", path.display()), "no such folder")
-                    .with_help_opt((!contains.is_empty()).then(|| format!("the folder should hold {}", one_of(contains)))),
+                    .with_help_opt((!contains.is_empty()).then(|| format!("the folder should hold {}", layout_entries(contains)))),
             );
         }
-        let missing: Vec<&str> = contains.iter().copied().filter(|entry| !path.join(entry).exists()).collect();
+        let missing: Vec<&str> = contains.iter().copied().filter(|entry| !entry.split('|').any(|name| path.join(name).exists())).collect();
         if !missing.is_empty() {
             return self.push(
-                Diagnostic::error(codes::MISSING_PATH, expr.span, format!("folder `{}`{given} lacks {}", path.display(), one_of(&missing)), "not the expected layout")
-                    .with_help(format!("the folder should hold {} as the dataset is distributed", one_of(contains))),
+                Diagnostic::error(codes::MISSING_PATH, expr.span, format!("folder `{}`{given} lacks {}", path.display(), layout_entries(&missing)), "not the expected layout")
+                    .with_help(format!("the folder should hold {} as the dataset is distributed", layout_entries(contains))),
             );
         }
         Some(Value::Path(path))
@@ -573,5 +573,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Checks `dataset d = mnist { root = "<folder>" }` for a folder holding `files`.
+    fn check_mnist_folder(files: &[&str]) -> super::super::Checked {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let root = dir.path().join("mnist");
+        std::fs::create_dir(&root).unwrap_or_else(|e| panic!("{e}"));
+        for file in files {
+            std::fs::write(root.join(file), b"").unwrap_or_else(|e| panic!("{e}"));
+        }
+        let lth = dir.path().join("m.lth");
+        std::fs::write(&lth, "dataset d = mnist { root = \"mnist\" }\n").unwrap_or_else(|e| panic!("{e}"));
+        let mut sources = crate::source::Sources::default();
+        super::super::check_path(&mut sources, &lth).unwrap_or_else(|e| panic!("{e}")).1
+    }
+
+    #[test]
+    fn an_mnist_folder_of_gzipped_idx_files_checks_as_the_worker_reads_it() {
+        let gz = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"];
+        let checked = check_mnist_folder(&gz);
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        // Plain and gzipped files may be mixed.
+        let mixed = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte"];
+        assert!(!check_mnist_folder(&mixed).has_errors());
+    }
+
+    #[test]
+    fn a_missing_layout_entry_names_both_accepted_spellings() {
+        let checked = check_mnist_folder(&["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte"]);
+        let errors: Vec<&Diagnostic> = checked.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].code, codes::MISSING_PATH);
+        assert!(errors[0].message.ends_with("lacks `t10k-labels-idx1-ubyte` (or `t10k-labels-idx1-ubyte.gz`)"), "{}", errors[0].message);
     }
 }

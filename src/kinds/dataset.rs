@@ -102,7 +102,16 @@ pub const METHODS: &[Method] = &[
     dataset(
         "mnist",
         &[
-            FieldSpec::required("root", Ty::Dir { contains: &["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] }, "folder with the four idx files"),
+            FieldSpec::required("root", Ty::Dir {
+                    contains: &[
+                        "train-images-idx3-ubyte|train-images-idx3-ubyte.gz",
+                        "train-labels-idx1-ubyte|train-labels-idx1-ubyte.gz",
+                        "t10k-images-idx3-ubyte|t10k-images-idx3-ubyte.gz",
+                        "t10k-labels-idx1-ubyte|t10k-labels-idx1-ubyte.gz",
+                    ],
+                },
+                "folder with the four idx files, gzipped or not",
+            ),
             image("28"),
             VAL,
             SEED,

@@ -136,6 +136,7 @@ pub enum Ty {
     /// One of the listed words.
     Word(&'static [&'static str]),
     /// A folder: `"path"` or `env("VAR")`; it must exist and contain the listed entries.
+    /// A folder holding each entry of `contains`; an entry `a|b` is satisfied by either name.
     Dir { contains: &'static [&'static str] },
     /// `file("path")`, relative to the experiment file; it must exist.
     File,
@@ -221,12 +222,30 @@ fn strip_article(s: &str) -> String {
 }
 
 pub fn one_of(words: &[&str]) -> String {
-    let quoted: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
-    match quoted.as_slice() {
+    or_list(&words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>())
+}
+
+/// `a`, `a or b`, `a, b or c`.
+pub fn or_list(items: &[String]) -> String {
+    match items {
         [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
+}
+
+/// The entries of a [`Ty::Dir`] layout as prose: `a|b` (either name will do) reads "`a` (or `b`)".
+pub fn layout_entries(entries: &[&str]) -> String {
+    let described: Vec<String> = entries
+        .iter()
+        .map(|entry| {
+            let mut names = entry.split('|');
+            let first = names.next().unwrap_or_default();
+            let others: Vec<String> = names.map(|n| format!("`{n}`")).collect();
+            if others.is_empty() { format!("`{first}`") } else { format!("`{first}` (or {})", or_list(&others)) }
+        })
+        .collect();
+    or_list(&described)
 }
 
 /// Whether a field can change what a stage computes. Cosmetic fields never enter a cache key.
