@@ -30,12 +30,29 @@
 //! 4-d and 2-d `weight`s; the output layer (left out when `prune_output = false`) is the last of
 //! them in the module's registration order.
 //!
-//! Not supported: buffers. libtorch's C interface that tch wraps enumerates parameters only, so
-//! buffers such as batch norm's running statistics are neither stored in lthlang's checkpoints nor
-//! rewound. Training updates them inside the loaded module, but a later stage that reloads the
-//! trained weights gets the running statistics the scripted file holds. Modules whose state is all
-//! parameters (no batch norm, or group/layer norm) train, prune and explain exactly; modules with
-//! batch norm are exact only for explaining weights that were not retrained here.
+//! # Buffers
+//!
+//! libtorch's C interface that tch wraps enumerates parameters only, so a module with buffers
+//! (batch norm's running statistics) must also export them, with their names:
+//!
+//! ```python
+//! @torch.jit.export
+//! def buffers_by_name(self) -> Dict[str, Tensor]:
+//!     found: Dict[str, Tensor] = {}
+//!     for module_name, module in self.named_modules():
+//!         for name, buffer in module.named_buffers():
+//!             found[module_name + "." + name if module_name != "" else name] = buffer
+//!     return found
+//! ```
+//!
+//! (In TorchScript `named_buffers()` lists a module's own buffers only, hence the loop.) The
+//! tensors returned are the module's own, so they join the network's variables as
+//! non-trainable ones, like the built-in architectures' batch-norm statistics: checkpoints hold
+//! them, rewinding restores them bit for bit, and later stages see the trained statistics.
+//! Without the method a module is taken to have no buffers. That is exact for modules whose
+//! state is all parameters; a module with batch norm and no `buffers_by_name` trains with the
+//! statistics it updates in memory, but checkpoints and rewinds leave them out, and a later stage
+//! that reloads its weights gets the statistics the scripted file holds.
 
 use super::Capture;
 use crate::stages::{Result, StageError};
@@ -53,8 +70,32 @@ pub struct TorchScript {
     pub output: Option<String>,
 }
 
+/// The module's buffers by name, from its `buffers_by_name` method; none when it has no such
+/// method.
+fn buffers(module: &CModule, file: &Path) -> Result<Vec<(String, Tensor)>> {
+    let no_arguments: &[IValue] = &[];
+    let returned = match module.method_is("buffers_by_name", no_arguments) {
+        Ok(returned) => returned,
+        Err(e) if e.to_string().contains("buffers_by_name") && e.to_string().contains("not defined") => return Ok(Vec::new()),
+        Err(e) => return Err(StageError::new(format!("{}: buffers_by_name() failed: {e}", file.display()))),
+    };
+    let wrong = || StageError::new(format!("{}: buffers_by_name() should return Dict[str, Tensor]", file.display()));
+    let IValue::GenericDict(entries) = returned else { return Err(wrong()) };
+    let mut found = Vec::with_capacity(entries.len());
+    for (name, tensor) in entries {
+        let (IValue::String(name), IValue::Tensor(tensor)) = (name, tensor) else { return Err(wrong()) };
+        if name.is_empty() || name.split('.').any(str::is_empty) {
+            return Err(StageError::new(format!("{}: buffer name `{name}` has an empty part", file.display())));
+        }
+        found.push((name, tensor));
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(found)
+}
+
 impl TorchScript {
-    /// Loads the scripted module in `file` and registers its parameters under `root`, by name.
+    /// Loads the scripted module in `file` and registers its parameters (and the buffers it
+    /// exports) under `root`, by name.
     pub fn load(file: &Path, root: &nn::Path<'_>, classes: i64, layers: Vec<String>) -> Result<TorchScript> {
         let module = CModule::load_on_device(file, root.device()).map_err(|e| StageError::new(format!("{} is not a loadable TorchScript module: {e}", file.display())))?;
         let mut output = None;
@@ -71,6 +112,11 @@ impl TorchScript {
             let trainable = tensor.requires_grad();
             // The store keeps the module's own tensor (same storage), not a copy.
             let _ = path.add(leaf, tensor, trainable);
+        }
+        for (name, tensor) in buffers(&module, file)? {
+            let (parent, leaf) = name.rsplit_once('.').map_or(("", name.as_str()), |(p, l)| (p, l));
+            let path = parent.split('.').filter(|p| !p.is_empty()).fold(root.clone(), |p, part| p.sub(part));
+            let _ = path.add(leaf, tensor, false);
         }
         Ok(TorchScript { module: Mutex::new(module), file: file.to_owned(), layers, classes, output })
     }
@@ -129,7 +175,7 @@ pub(super) mod tests {
     /// a fixed input, the independent reference for what the worker computes from the files.
     const SCRIPT: &str = r#"
 import json, sys, torch, torch.nn as nn
-from typing import Tuple
+from typing import Dict, Tuple
 torch.manual_seed(0)
 
 class Small(nn.Module):
@@ -160,7 +206,26 @@ class NoCapture(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(x.mean([2, 3]))
 
+class WithNorm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.bn(self.conv(x))).mean([2, 3]))
+
+    @torch.jit.export
+    def buffers_by_name(self) -> Dict[str, torch.Tensor]:
+        found: Dict[str, torch.Tensor] = {}
+        for module_name, module in self.named_modules():
+            for name, buffer in module.named_buffers():
+                found[module_name + "." + name if module_name != "" else name] = buffer
+        return found
+
 folder = sys.argv[1]
+torch.jit.script(WithNorm()).save(folder + "/with_norm.pt")
 small = Small().eval()
 torch.jit.script(small).save(folder + "/small.pt")
 torch.jit.script(NoCapture()).save(folder + "/no_capture.pt")
@@ -280,5 +345,42 @@ print(json.dumps({"logits": logits.flatten().tolist(), "activation_shape": list(
 
         let missing = load(&reference.dir.path().join("absent.pt"), 3).err().map(|e| e.0).unwrap_or_default();
         assert!(missing.contains("absent.pt"), "{missing}");
+    }
+
+    #[test]
+    fn exported_buffers_are_checkpointed_and_rewound_with_the_weights() {
+        use crate::stages::checkpoint;
+        let reference = scripted();
+        let file = reference.dir.path().join("with_norm.pt");
+        let spec = Spec { architecture: "torchscript".into(), classes: 3, module: Some(file.clone()), ..Spec::default() };
+        let net = Network::from_spec(&spec, 0, Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        let variables = net.variables();
+        let names: Vec<&str> = variables.keys().map(String::as_str).collect();
+        assert_eq!(names, ["bn.bias", "bn.num_batches_tracked", "bn.running_mean", "bn.running_var", "bn.weight", "conv.bias", "conv.weight", "fc.bias", "fc.weight"]);
+        assert!(!variables["bn.running_mean"].requires_grad(), "buffers are not trained");
+        assert_eq!(net.vs.trainable_variables().len(), 6);
+
+        let x = input();
+        let eval = |net: &Network| values(&tch::no_grad(|| net.forward(&x, false)).unwrap_or_else(|e| panic!("{e}")));
+        let initial = checkpoint::snapshot(&variables);
+        let before = eval(&net);
+        // A training pass updates the running statistics inside the module; the variables see it.
+        let batch = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let _ = net.training_loss(&batch, &Tensor::from_slice(&[0i64, 1, 2, 0])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(variables["bn.num_batches_tracked"].int64_value(&[]), 1);
+        assert!(!variables["bn.running_mean"].equal(&initial["bn.running_mean"]));
+        let trained = eval(&net);
+        assert_ne!(trained, before, "new running statistics change the eval-mode output");
+
+        // A checkpoint carries the statistics to a fresh copy of the module.
+        let saved = reference.dir.path().join("trained.safetensors");
+        checkpoint::save(&saved, &variables, &std::collections::BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+        let reloaded = spec.load(&saved, Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(eval(&reloaded), trained);
+
+        // Rewinding restores them bit for bit.
+        checkpoint::restore(&variables, &initial, &saved).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(eval(&net), before);
+        assert_eq!(variables["bn.num_batches_tracked"].int64_value(&[]), 0);
     }
 }
