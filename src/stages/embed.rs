@@ -128,12 +128,12 @@ mod tests {
 
     #[test]
     fn embed_stage_writes_every_split_with_its_accuracy() {
-        use crate::stages::fixture::{self, Fixture};
+        use crate::stages::fixtures::{self, Workspace};
         use lthlang::check::Value;
-        let fx = Fixture::new(4);
+        let fx = Workspace::with_trained_network(4);
         let fields = [("of", Value::Stage("trained".into())), ("layer", Value::Str("layer3".into())), ("data", Value::Stage("data".into())), ("batch", Value::Int(4))];
         let request = fx.request("emb", lthlang::kinds::Category::Embed, "pooled", &fields);
-        let metrics = fixture::run(&request).unwrap_or_else(|e| panic!("{e}"));
+        let metrics = fixtures::run_request(&request).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(metrics["dim"], 32);
         let stored = checkpoint::load(&request.output.join(EMBEDDINGS_FILE)).unwrap_or_else(|e| panic!("{e}"));
         for (split, n) in [("train", 12), ("val", 6), ("test", 10)] {
@@ -148,12 +148,12 @@ mod tests {
 
     #[test]
     fn embed_of_a_ticket_series_reads_this_rounds_checkpoint() {
-        use crate::stages::fixture::{self, Fixture};
+        use crate::stages::fixtures::{self, Workspace};
         use crate::stages::models::WEIGHTS_FILE;
         use lthlang::check::Value;
         use lthlang::exec::job::Upstream;
         use lthlang::kinds::Category;
-        let mut fx = Fixture::new(5);
+        let mut fx = Workspace::with_trained_network(5);
         // Two rounds of a prune stage with different weights; neither folder holds a spec, which
         // is found through `from` (the train stage) and its `model`.
         let mut rounds = Vec::new();
@@ -169,7 +169,7 @@ mod tests {
         let fields = [("of", Value::Stage("tickets".into())), ("layer", Value::Str("layer3".into())), ("data", Value::Stage("data".into())), ("batch", Value::Int(128))];
         let mut request = fx.request("emb", Category::Embed, "pooled", &fields);
         request.round = Some(2);
-        fixture::run(&request).unwrap_or_else(|e| panic!("{e}"));
+        fixtures::run_request(&request).unwrap_or_else(|e| panic!("{e}"));
         let stored = checkpoint::load(&request.output.join(EMBEDDINGS_FILE)).unwrap_or_else(|e| panic!("{e}"));
         let data = Dataset::load(&fx.dir("data"), Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
         let expected = embed_split(&rounds[1], data.split("val").unwrap_or_else(|e| panic!("{e}")), "layer3", 128).unwrap_or_else(|e| panic!("{e}"));

@@ -1,13 +1,20 @@
 //! Artifact folders for stage tests, written in the formats the real stages write, and a way to
 //! run a stage on them through a [`Context`] as the worker does.
 
+use super::models::{Network, Spec, INIT_FILE, WEIGHTS_FILE};
 use super::{arrays, checkpoint, data, Context, Result};
 use lthlang::check::Value;
 use lthlang::exec::job::{NodeRequest, Upstream};
 use lthlang::kinds::Category;
 use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// Classes and image side of [`Workspace::with_trained_network`]'s dataset.
+const CLASSES: usize = 3;
+const SIZE: usize = 16;
 
 /// One split of a synthetic embed node.
 pub struct EmbedSplit<'a> {
@@ -30,6 +37,72 @@ pub fn fields(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
 impl Workspace {
     pub fn new() -> Workspace {
         Workspace { root: tempfile::tempdir().expect("a temporary folder"), upstream: Vec::new() }
+    }
+
+    /// Dataset `data` (random images of three classes at 16 px: train 12, val 6, test 10), model
+    /// `net` (resnet_tiny, width 8) and its checkpoint `trained`, whose weights are the network's
+    /// drawn from `seed`.
+    pub fn with_trained_network(seed: u64) -> Workspace {
+        let mut ws = Workspace::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut splits = BTreeMap::new();
+        for (name, n) in [("train", 12usize), ("val", 6), ("test", 10)] {
+            let images = (0..n * 3 * SIZE * SIZE).map(|_| rng.gen::<u8>()).collect();
+            let labels = (0..n).map(|i| i64::try_from(i % CLASSES).unwrap_or(0)).collect();
+            splits.insert(name, data::RawSplit { images, labels, concepts: None, masks: None });
+        }
+        let meta = data::Meta {
+            classes: CLASSES,
+            class_names: vec!["circle".into(), "square".into(), "triangle".into()],
+            class_concepts: vec![Vec::new(); CLASSES],
+            image: SIZE,
+            splits: splits.iter().map(|(k, v)| ((*k).to_owned(), v.labels.len())).collect(),
+            ..data::Meta::default()
+        };
+        let data_dir = ws.folder("data");
+        data::save(&data_dir, &meta, &splits).expect("a dataset artifact");
+        ws.add("data", Category::Dataset, "shapes", BTreeMap::new(), data_dir);
+
+        let spec = Spec { architecture: "resnet_tiny".into(), classes: 3, width: 8, ..Spec::default() };
+        let net = Network::build(&spec.architecture, spec.classes, spec.width, seed, tch::Device::Cpu).expect("a network");
+        let net_dir = ws.folder("net");
+        std::fs::write(net_dir.join("spec.json"), serde_json::to_string(&spec).unwrap_or_default()).expect("spec.json");
+        checkpoint::save(&net_dir.join(INIT_FILE), &net.variables(), &BTreeMap::new()).expect("initial weights");
+        ws.add("net", Category::Model, "resnet_tiny", BTreeMap::new(), net_dir);
+
+        let trained_dir = ws.folder("trained");
+        checkpoint::save(&trained_dir.join(WEIGHTS_FILE), &net.variables(), &BTreeMap::new()).expect("trained weights");
+        ws.add("trained", Category::Train, "sgd", fields(&[("model", Value::Stage("net".into()))]), trained_dir);
+        ws
+    }
+
+    /// The network the `trained` checkpoint of [`Workspace::with_trained_network`] holds.
+    pub fn network(&self) -> Network {
+        let spec = Spec::read(&self.dir("net")).expect("the model's spec");
+        spec.load(&self.dir("trained").join(WEIGHTS_FILE), tch::Device::Cpu).expect("the trained network")
+    }
+
+    /// A request (seed 11) for `stage`, writing into a fresh folder named after it; run it with
+    /// [`run_request`] and hand it to [`Workspace::add_finished`] for later requests to read.
+    pub fn request(&self, stage: &str, category: Category, method: &str, fields: &[(&str, Value)]) -> NodeRequest {
+        NodeRequest {
+            id: stage.to_owned(),
+            stage: stage.to_owned(),
+            category,
+            method: method.to_owned(),
+            round: None,
+            seed: 11,
+            fields: self::fields(fields),
+            upstream: self.upstream.clone(),
+            output: self.folder(stage),
+            partial: self.folder(&format!("{stage}.partial")),
+            device: "cpu".into(),
+        }
+    }
+
+    /// Adds a finished node whose artifacts later requests may read.
+    pub fn add_finished(&mut self, request: &NodeRequest) {
+        self.add(&request.stage, request.category, &request.method, request.fields.clone(), request.output.clone());
     }
 
     fn folder(&self, name: &str) -> PathBuf {
@@ -86,29 +159,22 @@ impl Workspace {
     /// Runs `category method` as node `stage` with these fields and seed; on success the node
     /// joins the upstream list, so later stages can read it.
     pub fn run(&mut self, stage: &str, category: Category, method: &str, fields: BTreeMap<String, Value>, seed: u64) -> Result<serde_json::Value> {
-        let output = self.folder(stage);
-        let request = NodeRequest {
-            id: stage.to_owned(),
-            stage: stage.to_owned(),
-            category,
-            method: method.to_owned(),
-            round: None,
-            seed,
-            fields: fields.clone(),
-            upstream: self.upstream.clone(),
-            output: output.clone(),
-            partial: self.folder(&format!("{stage}.partial")),
-            device: "cpu".to_owned(),
-        };
-        let ctx = Context { request: &request, device: tch::Device::Cpu, emit: &|_| {} };
-        let metrics = super::run(&ctx)?;
-        self.add(stage, category, method, fields, output);
+        let mut request = self.request(stage, category, method, &[]);
+        request.fields = fields;
+        request.seed = seed;
+        let metrics = run_request(&request)?;
+        self.add_finished(&request);
         Ok(metrics)
     }
 
     pub fn dir(&self, stage: &str) -> PathBuf {
         self.root.path().join(stage)
     }
+}
+
+/// Runs a stage through the registry, as the worker does.
+pub fn run_request(request: &NodeRequest) -> Result<serde_json::Value> {
+    super::run(&Context { request, device: tch::Device::Cpu, emit: &|_| {} })
 }
 
 /// A synthetic world for the concept stages: embeddings uniform in [-1, 1]^8; four concepts,

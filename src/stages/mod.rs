@@ -10,8 +10,6 @@ pub mod data;
 pub mod datasets;
 pub mod embed;
 #[cfg(test)]
-pub mod fixture;
-#[cfg(test)]
 pub mod fixtures;
 pub mod models;
 pub mod pcbm;

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::stages::checkpoint;
-use crate::stages::fixture::{self, Fixture};
+use crate::stages::fixtures::{self, Workspace};
 use lthlang::check::Value;
 use lthlang::kinds::Category;
 use tch::Device;
@@ -191,7 +191,7 @@ fn saliency_rejects_a_layer_without_spatial_extent() {
 
 #[test]
 fn saliency_stage_writes_maps_and_overlays_of_the_chosen_images() {
-    let fx = Fixture::new(1);
+    let fx = Workspace::with_trained_network(1);
     let images = Value::Sample { dataset: "data".into(), split: "test".into(), count: 4, seed: 2 };
     let rows = crate::stages::selection::Selection { dataset: "data".into(), split: "test".into(), sample: Some((4, 2)) }.rows(10);
     for (method, extra) in [("gradcam", None), ("scorecam", Some(("batch", Value::Int(5))))] {
@@ -204,7 +204,7 @@ fn saliency_stage_writes_maps_and_overlays_of_the_chosen_images() {
         ];
         fields.extend(extra);
         let request = fx.request(method, Category::Explain, method, &fields);
-        let metrics = ok(fixture::run(&request));
+        let metrics = ok(fixtures::run_request(&request));
         assert_eq!(metrics["images"], 4);
         assert_eq!(metrics["method"], method);
         let stored = ok(checkpoint::load(&request.output.join(MAPS_FILE)));

@@ -1,5 +1,5 @@
 use super::*;
-use crate::stages::fixture::{self, Fixture};
+use crate::stages::fixtures::{self, Workspace};
 use lthlang::kinds::Category;
 use tch::Device;
 
@@ -87,20 +87,20 @@ fn tcav_derivative_matches_finite_differences_inside_the_network() {
 }
 
 /// A concepts node at `layer3` whose directions are the head's row for class 0 and its negative.
-fn bank(fx: &mut Fixture, layer: &str) -> Tensor {
+fn bank(fx: &mut Workspace, layer: &str) -> Tensor {
     let embed = fx.request("emb", Category::Embed, "pooled", &[("layer", Value::Str(layer.into())), ("of", Value::Stage("trained".into()))]);
-    fx.add(&embed);
+    fx.add_finished(&embed);
     let concepts = fx.request("bank", Category::Concepts, "annotated", &[("from", Value::Stage("emb".into()))]);
     let w0 = fx.network().variables()["fc.weight"].get(0);
     let directions = Tensor::stack(&[w0.shallow_clone(), -w0], 0);
     let tensors = BTreeMap::from([("directions".to_owned(), directions.shallow_clone()), ("offsets".to_owned(), Tensor::zeros([2], (Kind::Float, Device::Cpu)))]);
     ok(checkpoint::save(&concepts.output.join(CONCEPTS_FILE), &tensors, &BTreeMap::new()));
     std::fs::write(concepts.output.join(BANK_FILE), r#"{"method": "annotated", "names": ["toward", "away"]}"#).unwrap_or_else(|e| panic!("{e}"));
-    fx.add(&concepts);
+    fx.add_finished(&concepts);
     directions
 }
 
-fn tcav_request(fx: &Fixture, stage: &str, layer: &str) -> lthlang::exec::job::NodeRequest {
+fn tcav_request(fx: &Workspace, stage: &str, layer: &str) -> lthlang::exec::job::NodeRequest {
     fx.request(
         stage,
         Category::Explain,
@@ -120,10 +120,10 @@ fn tcav_request(fx: &Fixture, stage: &str, layer: &str) -> lthlang::exec::job::N
 
 #[test]
 fn tcav_stage_scores_classes_against_random_directions() {
-    let mut fx = Fixture::new(2);
+    let mut fx = Workspace::with_trained_network(2);
     let directions = bank(&mut fx, "layer3");
     let request = tcav_request(&fx, "tcav", "layer3");
-    let metrics = ok(fixture::run(&request));
+    let metrics = ok(fixtures::run_request(&request));
     let stored = ok(checkpoint::load(&request.output.join(TCAV_FILE)));
     assert_eq!(values(&stored["classes"]), vec![0.0, 2.0]);
     // The test split's labels are row mod 3: rows 0, 3, 6, 9 are class 0 and 2, 5, 8 class 2.
@@ -152,15 +152,15 @@ fn tcav_stage_scores_classes_against_random_directions() {
     assert_eq!(metrics["concepts"][0], "toward");
     // The same node seed and `seed` field draw the same random directions.
     let again = tcav_request(&fx, "tcav_again", "layer3");
-    ok(fixture::run(&again));
+    ok(fixtures::run_request(&again));
     let stored_again = ok(checkpoint::load(&again.output.join(TCAV_FILE)));
     assert!(stored_again["random_directions"].equal(&stored["random_directions"]));
 }
 
 #[test]
 fn tcav_stage_refuses_concepts_from_another_layer() {
-    let mut fx = Fixture::new(3);
+    let mut fx = Workspace::with_trained_network(3);
     let _directions = bank(&mut fx, "layer3");
-    let err = fixture::run(&tcav_request(&fx, "tcav", "layer2")).err().map(|e| e.0).unwrap_or_default();
+    let err = fixtures::run_request(&tcav_request(&fx, "tcav", "layer2")).err().map(|e| e.0).unwrap_or_default();
     assert!(err.contains("layer3"), "{err}");
 }
