@@ -358,3 +358,28 @@ fn several_seeds_give_means_with_intervals_for_every_metric() {
     }
     assert!(project.dir.path().join("runs/tiny/report.html").is_file());
 }
+
+/// The published HAM10000 set-up in miniature: concepts learned on a probe dataset's embeddings
+/// (Derm7pt there, a second shapes set here) explain the task's network through `features`.
+#[test]
+fn a_bank_learned_on_a_probe_set_explains_the_task_through_features() {
+    let probe = r#"dataset probe = shapes { classes = 4  train = 64  val = 32  test = 32  seed = 9 }
+embed task_feats = pooled { of = tickets  layer = "layer3"  data = data }
+embed probe_feats = pooled { of = tickets  layer = "layer3"  data = probe }
+concepts bank = annotated { from = probe_feats  labels = probe.concepts  epochs = 5 }
+explain head = pcbm { concepts = bank  features = task_feats  epochs = 5 }
+"#;
+    let project = Project::new(&format!("{TINY}{probe}"));
+    let (code, events) = project.run(&[]);
+    assert_eq!(code, 0, "{events:?}");
+    let metrics = project.metrics();
+    let nodes = metrics["nodes"].as_array().unwrap();
+    let node = |id: &str| nodes.iter().find(|n| n["id"] == id).unwrap_or_else(|| panic!("no node {id}"));
+    for round in 0..=2 {
+        let head = &node(&format!("head[{round}]"))["metrics"];
+        // Fitted on the task's 96 training images, not the probe set's, and scored on its test split.
+        assert_eq!(head["train_examples"], 96, "{head}");
+        assert!(head["accuracy"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a)), "{head}");
+        assert_eq!(head["top"].as_object().map(|t| t.len()), Some(4), "one row per task class: {head}");
+    }
+}

@@ -28,6 +28,14 @@ pub fn matrix(t: &Tensor, what: &str) -> Result<Array2<f64>> {
     Array2::from_shape_vec(shape, flat::<f64>(t)?).map_err(|e| StageError::new(format!("{what}: {e}")))
 }
 
+/// A 1-D tensor as f64.
+pub fn vector(t: &Tensor, what: &str) -> Result<Array1<f64>> {
+    if t.dim() != 1 {
+        return Err(StageError::new(format!("{what} should have one dimension, has shape {:?}", t.size())));
+    }
+    Ok(Array1::from(flat::<f64>(t)?))
+}
+
 /// A 1-D integer tensor of labels.
 pub fn labels(t: &Tensor, what: &str) -> Result<Vec<i64>> {
     if t.dim() != 1 {

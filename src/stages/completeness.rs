@@ -20,10 +20,9 @@
 //! and the cap is what stops the fit; `converged` then reads false while accuracy has settled.
 
 use super::arrays;
-use super::concepts::{read_embeddings, stage_field, StoredBank};
-use super::pcbm::{iteration_cap, refuse_features, TOLERANCE};
+use super::concepts::{concept_scores, read_embeddings, ConceptScores};
+use super::pcbm::{iteration_cap, TOLERANCE};
 use super::{Context, Result, StageError};
-use lthlang::check::Value;
 use lthlang::solvers::elastic_net::{accuracy, argmax_rows, one_hot, ElasticNet, Loss, Penalty};
 use lthlang::solvers::standardise::Standardisation;
 use serde_json::json;
@@ -32,13 +31,8 @@ use serde_json::json;
 const IMPLIED_BATCH: i64 = 64;
 
 pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
-    refuse_features(ctx)?;
-    let bank_node = stage_field(ctx, "concepts")?;
-    let bank = StoredBank::read(&bank_node.dir)?;
-    let embed = match bank_node.fields.get("from") {
-        Some(Value::Stage(name)) => ctx.upstream(name)?,
-        _ => return Err(StageError::new(format!("the concept bank `{}` does not name the embeddings it was built from", bank_node.stage))),
-    };
+    let ConceptScores { bank_node, bank, embed } = concept_scores(ctx)?;
+    let embed = embed.ok_or_else(|| StageError::new(format!("the concept bank `{}` does not name the embeddings it was built from", bank_node.stage)))?;
     let embedded = read_embeddings(&embed.dir)?;
     let predictions = |split: &str| -> Result<(Vec<usize>, usize)> {
         let logits = embedded.get(split).and_then(|s| s.logits.as_ref()).ok_or_else(|| StageError::new(format!("{}: no `{split}.logits`; completeness needs the model's predictions", embed.dir.join(super::concepts::EMBEDDINGS_FILE).display())))?;
@@ -90,6 +84,7 @@ pub fn completeness(concept_accuracy: f64, model_accuracy: f64, classes: usize) 
 
 #[cfg(test)]
 mod tests {
+    use lthlang::check::Value;
     use super::super::fixtures::{fields, Workspace, World};
     use super::*;
     use lthlang::kinds::Category;

@@ -115,6 +115,9 @@ pub struct StoredBank {
     pub names: Vec<String>,
     /// Per split: scores [n, C] and labels.
     pub splits: BTreeMap<String, (Array2<f64>, Vec<i64>)>,
+    /// The linear map from embeddings, `directions` [C, d] and `offsets` [C]; a `labels` bank
+    /// has none.
+    map: Option<(Array2<f64>, Array1<f64>)>,
 }
 
 impl StoredBank {
@@ -134,11 +137,70 @@ impl StoredBank {
             }
             splits.insert(split.to_owned(), (scores, labels));
         }
-        Ok(StoredBank { method, names, splits })
+        let map = match (tensors.get("directions"), tensors.get("offsets")) {
+            (Some(d), Some(o)) => Some((arrays::matrix(d, &format!("{}: `directions`", path.display()))?, arrays::vector(o, &format!("{}: `offsets`", path.display()))?)),
+            _ => None,
+        };
+        Ok(StoredBank { method, names, splits, map })
+    }
+
+    /// This bank's concepts scored on other embeddings (a bank learned on a probe set, applied
+    /// to the task's images): every split of `embedded`, with its labels.
+    pub fn applied_to(self, embedded: &BTreeMap<String, EmbeddedSplit>, bank: &str, embed: &str) -> Result<StoredBank> {
+        let Some((directions, offsets)) = &self.map else {
+            return Err(StageError::new(format!(
+                "the concept bank `{bank}` ({}) has no directions to apply to the embeddings `{embed}`: its scores are a dataset's own concept labels",
+                self.method
+            )));
+        };
+        let mut splits = BTreeMap::new();
+        for (name, split) in embedded {
+            if split.embeddings.ncols() != directions.ncols() {
+                return Err(StageError::new(format!(
+                    "the embeddings `{embed}` have {} dimensions, the directions of the concept bank `{bank}` {}: embed both at the same layer of the same model",
+                    split.embeddings.ncols(),
+                    directions.ncols()
+                )));
+            }
+            let mut scores = split.embeddings.dot(&directions.t());
+            scores += offsets;
+            splits.insert(name.clone(), (scores, split.labels.clone()));
+        }
+        Ok(StoredBank { splits, ..self })
     }
 
     pub fn split(&self, name: &str, dir: &Path) -> Result<&(Array2<f64>, Vec<i64>)> {
         self.splits.get(name).ok_or_else(|| StageError::new(format!("{} has no `{name}` scores", dir.join(BANK_FILE).display())))
+    }
+}
+
+/// The concept scores an explain stage fits on, and the embed node whose images they score
+/// (unknown when the bank does not say what it was built from).
+pub struct ConceptScores<'a> {
+    pub bank_node: &'a Upstream,
+    pub bank: StoredBank,
+    pub embed: Option<&'a Upstream>,
+}
+
+/// The scores of the bank in the field `concepts`: its own (`features = none`), or its
+/// directions applied to the embeddings the field `features` names.
+pub fn concept_scores<'a>(ctx: &'a Context) -> Result<ConceptScores<'a>> {
+    let bank_node = stage_field(ctx, "concepts")?;
+    let bank = StoredBank::read(&bank_node.dir)?;
+    match ctx.field("features")? {
+        Value::None => {
+            let embed = match bank_node.fields.get("from") {
+                Some(Value::Stage(name)) => Some(ctx.upstream(name)?),
+                _ => None,
+            };
+            Ok(ConceptScores { bank_node, bank, embed })
+        }
+        Value::Stage(name) => {
+            let embed = ctx.upstream(name)?;
+            let bank = bank.applied_to(&read_embeddings(&embed.dir)?, &bank_node.stage, &embed.stage)?;
+            Ok(ConceptScores { bank_node, bank, embed: Some(embed) })
+        }
+        other => Err(StageError::new(format!("`features` should name an embed stage or be `none`, got {other:?}"))),
     }
 }
 

@@ -17,9 +17,9 @@
 //! The solver stops early when the KKT violation falls below [`TOLERANCE`].
 
 use super::arrays;
-use super::concepts::{stage_field, StoredBank};
+use super::concepts::{concept_scores, ConceptScores};
 use super::data::Meta;
-use super::{checkpoint, Context, Result, StageError};
+use super::{checkpoint, Context, Result};
 use lthlang::check::Value;
 use lthlang::solvers::elastic_net::{accuracy, kkt_violation, lambda_max, one_hot, ElasticNet, LinearModel, Loss, Penalty};
 use lthlang::solvers::standardise::Standardisation;
@@ -37,22 +37,10 @@ pub fn iteration_cap(epochs: i64, examples: usize, batch: i64) -> usize {
     epochs * examples.div_ceil(batch).max(1)
 }
 
-/// `features` other than `none` would score another dataset's embeddings with the bank's
-/// directions; not done yet.
-pub fn refuse_features(ctx: &Context) -> Result<()> {
-    match ctx.field("features")? {
-        Value::None => Ok(()),
-        other => Err(StageError::new(format!(
-            "`features` = {other:?} is not supported yet by this worker: leave it `none` to use the concept bank's own scores"
-        ))),
-    }
-}
-
-/// The meta.json of the dataset behind the bank (bank ← embed ← dataset), when that chain can
-/// be followed: it names the classes, and counts those the labels happen to miss.
-fn dataset_meta(ctx: &Context, bank: &lthlang::exec::job::Upstream) -> Option<Meta> {
-    let Some(Value::Stage(embed)) = bank.fields.get("from") else { return None };
-    let Some(Value::Stage(dataset)) = ctx.upstream(embed).ok()?.fields.get("data") else { return None };
+/// The meta.json of the dataset whose images `embed` holds, when the node names it: it names
+/// the classes, and counts those the labels happen to miss.
+fn dataset_meta(ctx: &Context, embed: &lthlang::exec::job::Upstream) -> Option<Meta> {
+    let Some(Value::Stage(dataset)) = embed.fields.get("data") else { return None };
     let text = std::fs::read_to_string(ctx.upstream(dataset).ok()?.dir.join("meta.json")).ok()?;
     serde_json::from_str(&text).ok()
 }
@@ -68,13 +56,11 @@ fn top(row: ndarray::ArrayView1<f64>, names: &[String], k: usize) -> serde_json:
 }
 
 pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
-    refuse_features(ctx)?;
-    let bank_node = stage_field(ctx, "concepts")?;
-    let bank = StoredBank::read(&bank_node.dir)?;
+    let ConceptScores { bank_node, bank, embed } = concept_scores(ctx)?;
     let (train_scores, train_labels) = bank.split("train", &bank_node.dir)?;
     let (test_scores, test_labels) = bank.split("test", &bank_node.dir)?;
     let largest = bank.splits.values().flat_map(|(_, l)| l.iter()).copied().max().unwrap_or(0);
-    let meta = dataset_meta(ctx, bank_node);
+    let meta = embed.and_then(|e| dataset_meta(ctx, e));
     let classes = usize::try_from(largest + 1).unwrap_or(1).max(meta.as_ref().map_or(0, |m| m.classes));
     let class_names = match meta {
         Some(m) if m.class_names.len() == classes => m.class_names,
@@ -111,6 +97,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     Ok(json!({
         "accuracy": split_accuracy(test_scores, &test_y),
         "train_accuracy": split_accuracy(train_scores, &train_y),
+        "train_examples": train_y.len(),
         "val_accuracy": val_accuracy,
         "top": tops,
         "zeros": stored.zeros(),
@@ -131,8 +118,8 @@ fn save(dir: &std::path::Path, model: &LinearModel) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::concepts::{Bank, EmbeddedSplit};
-    use super::super::fixtures::{fields, Workspace, World};
+    use super::super::concepts::{Bank, EmbeddedSplit, StoredBank};
+    use super::super::fixtures::{fields, EmbedSplit, Workspace, World};
     use super::*;
     use lthlang::kinds::Category;
     use ndarray::{Array1, Array2};
@@ -241,13 +228,106 @@ mod tests {
         }
     }
 
+    /// A task dataset `task` (classes x, y, z) and its embed node `task_feats`, drawn from the
+    /// same world as `data`/`embed` but other images: the world's test split serves as the
+    /// task's train split and its validation split as the task's test split.
+    fn task_from_the_same_world(ws: &mut Workspace, world: &World) {
+        let (test, val) = (&world.splits[2], &world.splits[1]);
+        let splits = [("train", test.labels.clone(), test.concepts.clone()), ("test", val.labels.clone(), val.concepts.clone())];
+        ws.dataset("task", &["x", "y", "z"], &["c0", "c1", "c2", "c3"], &splits);
+        let embed = [
+            EmbedSplit { name: "train", embeddings: &test.embeddings, labels: &test.labels, logits: None },
+            EmbedSplit { name: "test", embeddings: &val.embeddings, labels: &val.labels, logits: None },
+        ];
+        ws.embed("task_feats", "task", &embed);
+    }
+
+    /// The same JSON, numbers equal to a relative 1e-6.
+    fn assert_close(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+        use serde_json::Value as J;
+        match (a, b) {
+            (J::Number(x), J::Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+                assert!((x - y).abs() <= 1e-6 * x.abs().max(y.abs()).max(1e-3), "{at}: {x} vs {y}");
+            }
+            (J::Array(x), J::Array(y)) => {
+                assert_eq!(x.len(), y.len(), "{at}");
+                x.iter().zip(y).enumerate().for_each(|(i, (x, y))| assert_close(x, y, &format!("{at}[{i}]")));
+            }
+            (J::Object(x), J::Object(y)) => {
+                assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "{at}");
+                x.iter().for_each(|(k, v)| assert_close(v, &y[k], &format!("{at}.{k}")));
+            }
+            _ => assert_eq!(a, b, "{at}"),
+        }
+    }
+
+    fn with_features(concepts: &str, features: &str) -> BTreeMap<String, Value> {
+        let mut f = pcbm_fields(1e-3, 300);
+        f.insert("concepts".into(), Value::Stage(concepts.into()));
+        f.insert("features".into(), if features.is_empty() { Value::None } else { Value::Stage(features.into()) });
+        f
+    }
+
     #[test]
-    fn other_features_are_refused_for_now() {
+    fn a_bank_applied_to_other_features_equals_the_same_bank_built_on_them() {
+        let world = World::new(6);
         let mut ws = Workspace::new();
-        decisive_bank(&mut ws);
-        let mut f = pcbm_fields(0.01, 1);
-        f.insert("features".into(), Value::Stage("embed".into()));
-        let error = ws.run("pcbm", Category::Explain, "pcbm", f, 0).unwrap_err();
-        assert!(error.0.contains("not supported yet"), "{}", error.0);
+        world.write(&mut ws);
+        task_from_the_same_world(&mut ws, &world);
+        // Random directions depend on the node seed and the dimension only, so these two banks
+        // hold the same directions: one scored the probe embeddings, the other the task's.
+        let random = |from: &str| fields(&[("from", Value::Stage(from.into())), ("count", Value::Int(6)), ("seed", Value::Int(0))]);
+        ws.run("probe_bank", Category::Concepts, "random", random("embed"), 5).unwrap();
+        ws.run("task_bank", Category::Concepts, "random", random("task_feats"), 5).unwrap();
+        let applied = ws.run("applied", Category::Explain, "pcbm", with_features("probe_bank", "task_feats"), 0).unwrap();
+        let built = ws.run("built", Category::Explain, "pcbm", with_features("task_bank", ""), 0).unwrap();
+        // Equal up to the f32 rounding of the stored scores and directions.
+        assert_close(&applied, &built, "");
+        // The classes are the task's, not the probe set's.
+        assert!(applied["top"].get("x").is_some(), "{}", applied["top"]);
+        assert_eq!(checkpoint::load(&ws.dir("applied").join(PCBM_FILE)).unwrap()["weight"].size(), [3, 6]);
+    }
+
+    #[test]
+    fn concepts_learned_on_a_probe_set_explain_the_task() {
+        let world = World::new(6);
+        let mut ws = Workspace::new();
+        world.write(&mut ws);
+        task_from_the_same_world(&mut ws, &world);
+        let bank_fields = fields(&[
+            ("from", Value::Stage("embed".into())),
+            ("labels", Value::ConceptLabels { dataset: "data".into() }),
+            ("epochs", Value::Int(40)),
+            ("lr", Value::Float(0.5)),
+            ("batch", Value::Int(32)),
+            ("seed", Value::Int(0)),
+        ]);
+        ws.run("bank", Category::Concepts, "annotated", bank_fields, 3).unwrap();
+        let metrics = ws.run("pcbm", Category::Explain, "pcbm", with_features("bank", "task_feats"), 0).unwrap();
+        assert!(metrics["accuracy"].as_f64().unwrap() > 0.85, "{metrics}");
+        for (class, concept) in [("x", "c0"), ("y", "c1"), ("z", "c2")] {
+            assert_eq!(metrics["top"][class]["positive"][0]["concept"], concept, "{}", metrics["top"]);
+        }
+    }
+
+    #[test]
+    fn features_the_bank_cannot_score_are_refused_by_name() {
+        let world = World::new(6);
+        let mut ws = Workspace::new();
+        world.write(&mut ws);
+        // Five-dimensional embeddings against eight-dimensional directions.
+        let narrow = world.splits[0].embeddings.slice(ndarray::s![.., 0..5]).to_owned();
+        ws.embed("narrow", "data", &[EmbedSplit { name: "train", embeddings: &narrow, labels: &world.splits[0].labels, logits: None }]);
+        let random = fields(&[("from", Value::Stage("embed".into())), ("count", Value::Int(4)), ("seed", Value::Int(0))]);
+        ws.run("bank", Category::Concepts, "random", random, 5).unwrap();
+        let error = ws.run("pcbm", Category::Explain, "pcbm", with_features("bank", "narrow"), 0).unwrap_err();
+        assert!(error.0.contains("`narrow` have 5 dimensions") && error.0.contains("`bank` 8"), "{}", error.0);
+
+        // A bank of true labels has no directions to apply.
+        let labels = fields(&[("from", Value::Stage("embed".into())), ("labels", Value::ConceptLabels { dataset: "data".into() })]);
+        ws.run("truth", Category::Concepts, "labels", labels, 0).unwrap();
+        let error = ws.run("pcbm_truth", Category::Explain, "pcbm", with_features("truth", "embed"), 0).unwrap_err();
+        assert!(error.0.contains("no directions"), "{}", error.0);
     }
 }
