@@ -206,11 +206,8 @@ mod tests {
         assert!((metrics["accuracy"].as_f64().unwrap() - 1.0 / 3.0).abs() < 0.01);
     }
 
-    #[test]
-    fn pcbm_over_an_annotated_bank_finds_the_defining_concepts() {
-        let world = World::new(6);
-        let mut ws = Workspace::new();
-        world.write(&mut ws);
+    /// Node `bank`: probes for the world's concepts, learned on `embed`.
+    fn annotated_bank(ws: &mut Workspace) {
         let bank_fields = fields(&[
             ("from", Value::Stage("embed".into())),
             ("labels", Value::ConceptLabels { dataset: "data".into() }),
@@ -220,6 +217,14 @@ mod tests {
             ("seed", Value::Int(0)),
         ]);
         ws.run("bank", Category::Concepts, "annotated", bank_fields, 3).unwrap();
+    }
+
+    #[test]
+    fn pcbm_over_an_annotated_bank_finds_the_defining_concepts() {
+        let world = World::new(6);
+        let mut ws = Workspace::new();
+        world.write(&mut ws);
+        annotated_bank(&mut ws);
         let metrics = ws.run("pcbm", Category::Explain, "pcbm", pcbm_fields(1e-3, 300), 0).unwrap();
         assert!(metrics["accuracy"].as_f64().unwrap() > 0.85, "{metrics}");
         // Class names come from the dataset behind the bank.
@@ -295,15 +300,7 @@ mod tests {
         let mut ws = Workspace::new();
         world.write(&mut ws);
         task_from_the_same_world(&mut ws, &world);
-        let bank_fields = fields(&[
-            ("from", Value::Stage("embed".into())),
-            ("labels", Value::ConceptLabels { dataset: "data".into() }),
-            ("epochs", Value::Int(40)),
-            ("lr", Value::Float(0.5)),
-            ("batch", Value::Int(32)),
-            ("seed", Value::Int(0)),
-        ]);
-        ws.run("bank", Category::Concepts, "annotated", bank_fields, 3).unwrap();
+        annotated_bank(&mut ws);
         let metrics = ws.run("pcbm", Category::Explain, "pcbm", with_features("bank", "task_feats"), 0).unwrap();
         assert!(metrics["accuracy"].as_f64().unwrap() > 0.85, "{metrics}");
         for (class, concept) in [("x", "c0"), ("y", "c1"), ("z", "c2")] {
