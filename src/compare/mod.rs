@@ -1,18 +1,20 @@
 //! The `compare` stage, computed by the front end without libtorch: it reads the artifacts of the
 //! stages it names (metrics, PCBM weights, saliency maps, dataset masks) and writes
-//! `compare.json`, the one input of the report. Its shape is documented in `report::model`.
+//! `compare.json`, the one input of the report, in the shape [`format`] defines.
 //!
 //! Rounds: a ticket series has round 0 (the dense network its prune stage starts `from`) and
 //! rounds 1..R; a stage mapped over the series has the same rounds. With several seeds, numbers
 //! per round are the mean over seeds with a 95% interval.
 
 pub mod artifacts;
+pub mod format;
 
 use crate::check::Value;
 use crate::exec::job::{NodeRequest, Upstream};
 use crate::kinds::Category;
 use crate::metrics::{consistency, ground_truth, summary};
 use artifacts::{metrics, Array, Result};
+use format::{ClassConcepts, ClassRound, Compare, ConceptConsistency, Concepts, Faithfulness, Fidelity, Localisation, Overlay, Role, RoundRow, Saliency, SaliencyConsistency, SaliencyImage, Series, SeriesPoint};
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -90,7 +92,7 @@ fn aggregate(values: &[f64]) -> (f64, Option<[f64; 2]>) {
 }
 
 /// Accuracy per round of a network series or a PCBM, as the report's `networks`/`pcbms` entry.
-fn accuracy_curve(request: &NodeRequest, stage: &str, role: &str) -> Json {
+fn accuracy_curve(request: &NodeRequest, stage: &str, role: Role) -> Series {
     let weights = weights_by_round(request, stage);
     let all = members(request, stage);
     let method = all.first().map_or("", |m| m.node.method.as_str()).to_owned();
@@ -101,14 +103,19 @@ fn accuracy_curve(request: &NodeRequest, stage: &str, role: &str) -> Json {
             by_round.entry(m.round).or_default().push(a);
         }
     }
-    let rounds: Vec<Json> = by_round
+    let rounds = by_round
         .iter()
         .map(|(round, values)| {
-            let (mean, interval) = aggregate(values);
-            json!({ "round": round, "weights_remaining": weights.get(round).copied().unwrap_or(f64::NAN), "accuracy": mean, "interval": interval })
+            let (accuracy, interval) = aggregate(values);
+            SeriesPoint { round: *round, weights_remaining: weights_at(&weights, *round), accuracy, interval }
         })
         .collect();
-    json!({ "name": stage, "method": method, "role": role, "rounds": rounds })
+    Series { name: stage.to_owned(), method, role, rounds }
+}
+
+/// Weights remaining at `round`; NaN (written as null) when the series does not say.
+fn weights_at(weights: &BTreeMap<u32, f64>, round: u32) -> f64 {
+    weights.get(&round).copied().unwrap_or(f64::NAN)
 }
 
 fn call_arg(value: Option<&Value>) -> Option<&Value> {
@@ -184,21 +191,23 @@ impl Tally {
         self.0.contains_key(metric)
     }
 
-    /// `row` with each metric's value, and `intervals` when there are several seeds.
-    fn fill(&self, mut row: Json, metrics: &[&'static str]) -> Json {
-        let mut intervals = serde_json::Map::new();
-        for metric in metrics {
-            let per_seed: Vec<f64> = self.0.get(metric).map(|seeds| seeds.values().map(|v| mean(v)).filter(|v| v.is_finite()).collect()).unwrap_or_default();
-            let (value, interval) = if per_seed.is_empty() { (f64::NAN, None) } else { aggregate(&per_seed) };
-            row[*metric] = if value.is_finite() { value.into() } else { Json::Null };
-            if let Some(i) = interval {
-                intervals.insert((*metric).to_owned(), json!(i));
-            }
+    /// The metric's value (None when no seed has a finite one) and its interval over seeds.
+    fn summary(&self, metric: &str) -> (Option<f64>, Option<[f64; 2]>) {
+        let per_seed: Vec<f64> = self.0.get(metric).map(|seeds| seeds.values().map(|v| mean(v)).filter(|v| v.is_finite()).collect()).unwrap_or_default();
+        if per_seed.is_empty() {
+            return (None, None);
         }
-        if !intervals.is_empty() {
-            row["intervals"] = intervals.into();
-        }
-        row
+        let (value, interval) = aggregate(&per_seed);
+        (value.is_finite().then_some(value), interval)
+    }
+
+    fn value(&self, metric: &str) -> Option<f64> {
+        self.summary(metric).0
+    }
+
+    /// The intervals of those of `metrics` measured on several seeds.
+    fn intervals(&self, metrics: &[&str]) -> BTreeMap<String, [f64; 2]> {
+        metrics.iter().filter_map(|m| self.summary(m).1.map(|i| ((*m).to_owned(), i))).collect()
     }
 }
 
@@ -221,7 +230,7 @@ fn concept_model(request: &NodeRequest, pcbm: &Upstream) -> Result<ConceptModel>
     Ok(ConceptModel { weight, names })
 }
 
-fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<String, Value>) -> Result<Json> {
+fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<String, Value>) -> Result<Concepts> {
     let k = options.get("top").and_then(Value::as_int).and_then(|k| usize::try_from(k).ok()).unwrap_or(3);
     let reference = call_arg(options.get("reference")).and_then(Value::as_int).and_then(|r| u32::try_from(r).ok()).unwrap_or(0);
     let weights = weights_by_round(request, stage);
@@ -247,15 +256,15 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
         if !chosen.is_empty() && !chosen.contains(&class_label(c)) {
             continue;
         }
-        let per_round: Vec<Json> = rounds
+        let per_round = rounds
             .iter()
             .filter_map(|r| models.get(&(first_seed.clone(), *r)).map(|m| (r, m)))
             .map(|(r, m)| {
                 let (positive, negative) = top_concepts(m.weight.row(c), &m.names, k);
-                json!({ "round": r, "weights_remaining": weights.get(r), "positive": positive, "negative": negative })
+                ClassRound { round: *r, weights_remaining: weights_at(&weights, *r), positive, negative }
             })
             .collect();
-        tables.push(json!({ "class": class_label(c), "rounds": per_round }));
+        tables.push(ClassConcepts { class: class_label(c), rounds: per_round });
     }
 
     let mut consistency_rows = Vec::new();
@@ -284,24 +293,42 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
                 }
             }
         }
-        let w = weights.get(r).copied();
+        let (round, weights_remaining) = (*r, weights_at(&weights, *r));
         if *r != reference {
-            consistency_rows.push(tally.fill(json!({ "round": r, "weights_remaining": w }), &["jaccard", "kendall_tau", "cosine"]));
+            consistency_rows.push(ConceptConsistency {
+                round,
+                weights_remaining,
+                jaccard: tally.value("jaccard"),
+                kendall_tau: tally.value("kendall_tau"),
+                cosine: tally.value("cosine"),
+                intervals: tally.intervals(&["jaccard", "kendall_tau", "cosine"]),
+            });
         }
         if tally.has("recall_at_k") {
-            fidelity_rows.push(tally.fill(json!({ "round": r, "weights_remaining": w }), &["recall_at_k", "fully_recovered", "ranking_auc"]));
+            fidelity_rows.push(Fidelity {
+                round,
+                weights_remaining,
+                recall_at_k: tally.value("recall_at_k"),
+                fully_recovered: tally.value("fully_recovered"),
+                ranking_auc: tally.value("ranking_auc"),
+                intervals: tally.intervals(&["recall_at_k", "fully_recovered", "ranking_auc"]),
+            });
         }
     }
-    let mut section = json!({ "stage": stage, "top": k, "reference_round": reference, "classes": tables, "consistency": consistency_rows });
-    if !fidelity_rows.is_empty() {
-        section["fidelity"] = fidelity_rows.into();
-    }
-    Ok(section)
+    Ok(Concepts {
+        stage: stage.to_owned(),
+        top: k,
+        reference_round: reference,
+        classes: tables,
+        consistency: consistency_rows,
+        fidelity: (!fidelity_rows.is_empty()).then_some(fidelity_rows),
+        random_fidelity: None,
+    })
 }
 
 /// Fidelity of a baseline PCBM whose concepts are not the dataset's (random directions), with
 /// its i-th concept read as the dataset's i-th: what a bank that knows nothing would score.
-fn chance_fidelity(request: &NodeRequest, stage: &str) -> Vec<Json> {
+fn chance_fidelity(request: &NodeRequest, stage: &str) -> Vec<Fidelity> {
     let weights = weights_by_round(request, stage);
     let DatasetFacts { concept_names: names, class_concepts: defining, .. } = DatasetFacts::of(request);
     let groups = ground_truth::concept_fidelity::groups_from_names(&names);
@@ -318,8 +345,15 @@ fn chance_fidelity(request: &NodeRequest, stage: &str) -> Vec<Json> {
     by_round
         .iter()
         .map(|(r, v)| {
-            let pick = |f: fn(&(f64, f64, f64)) -> f64| mean(&v.iter().map(f).collect::<Vec<_>>());
-            json!({ "round": r, "weights_remaining": weights.get(r), "recall_at_k": pick(|x| x.0), "fully_recovered": pick(|x| x.1), "ranking_auc": pick(|x| x.2) })
+            let pick = |f: fn(&(f64, f64, f64)) -> f64| Some(mean(&v.iter().map(f).collect::<Vec<_>>())).filter(|m| m.is_finite());
+            Fidelity {
+                round: *r,
+                weights_remaining: weights_at(&weights, *r),
+                recall_at_k: pick(|x| x.0),
+                fully_recovered: pick(|x| x.1),
+                ranking_auc: pick(|x| x.2),
+                intervals: BTreeMap::new(),
+            }
         })
         .collect()
 }
@@ -340,7 +374,7 @@ fn maps(node: &Upstream) -> Result<Maps> {
     Ok(Maps { normalised, indices, labels })
 }
 
-fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<String, Value>) -> Result<Json> {
+fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<String, Value>) -> Result<Saliency> {
     let reference = call_arg(options.get("reference")).and_then(Value::as_int).and_then(|r| u32::try_from(r).ok()).unwrap_or(0);
     let top_share = match options.get("metrics") {
         Some(Value::List(items)) => items.iter().find_map(|m| match m {
@@ -411,12 +445,28 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
                 }
             }
         }
-        let wr = weights.get(r).copied();
+        let (round, weights_remaining) = (*r, weights_at(&weights, *r));
         if *r != reference {
-            consistency_rows.push(tally.fill(json!({ "round": r, "weights_remaining": wr }), &["spearman", "ssim", "top_iou"]));
+            consistency_rows.push(SaliencyConsistency {
+                round,
+                weights_remaining,
+                spearman: tally.value("spearman"),
+                ssim: tally.value("ssim"),
+                top_iou: tally.value("top_iou"),
+                intervals: tally.intervals(&["spearman", "ssim", "top_iou"]),
+            });
         }
         if tally.has("mass_inside") {
-            localisation_rows.push(tally.fill(json!({ "round": r, "weights_remaining": wr }), &["mass_inside", "uniform", "ceiling", "pointing", "rank_accuracy"]));
+            localisation_rows.push(Localisation {
+                round,
+                weights_remaining,
+                mass_inside: tally.value("mass_inside"),
+                uniform: tally.value("uniform"),
+                ceiling: tally.value("ceiling"),
+                pointing: tally.value("pointing"),
+                rank_accuracy: tally.value("rank_accuracy"),
+                intervals: tally.intervals(&["mass_inside", "uniform", "ceiling", "pointing", "rank_accuracy"]),
+            });
         }
     }
 
@@ -426,24 +476,27 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
     if let Some(first) = loaded.iter().find(|((s, _), _)| *s == first_seed).map(|(_, m)| m) {
         for (row, index) in first.indices.iter().enumerate() {
             let label = first.labels.get(row).map(|l| facts.class_label(*l)).unwrap_or_default();
-            let overlays: Vec<Json> = all
+            let overlays = all
                 .iter()
                 .filter(|m| m.seed == first_seed)
                 .filter(|m| m.node.dir.join("overlays").join(format!("{index}.png")).is_file())
-                .map(|m| json!({ "round": m.round, "node": m.node.id, "file": format!("overlays/{index}.png") }))
+                .map(|m| Overlay { round: m.round, node: m.node.id.clone(), file: format!("overlays/{index}.png") })
                 .collect();
-            images.push(json!({ "index": index, "label": label, "overlays": overlays }));
+            images.push(SaliencyImage { index: *index as u64, label, overlays });
         }
     }
-    let mut section = json!({ "stage": stage, "method": method, "reference_round": reference, "images": images, "consistency": consistency_rows });
-    if !localisation_rows.is_empty() {
-        section["localisation"] = localisation_rows.into();
-    }
-    Ok(section)
+    Ok(Saliency {
+        stage: stage.to_owned(),
+        method,
+        reference_round: reference,
+        images,
+        consistency: consistency_rows,
+        localisation: (!localisation_rows.is_empty()).then_some(localisation_rows),
+    })
 }
 
 /// Faithfulness per round, when the explain stage measured deletion and insertion curves.
-fn faithfulness_section(request: &NodeRequest, stage: &str) -> Vec<Json> {
+fn faithfulness_section(request: &NodeRequest, stage: &str) -> Vec<Faithfulness> {
     let weights = weights_by_round(request, stage);
     let mut by_round: BTreeMap<u32, Tally> = BTreeMap::new();
     for m in members(request, stage) {
@@ -454,13 +507,22 @@ fn faithfulness_section(request: &NodeRequest, stage: &str) -> Vec<Json> {
             tally.push("insertion_auc", &m.seed, i);
         }
     }
-    by_round.iter().map(|(r, tally)| tally.fill(json!({ "round": r, "weights_remaining": weights.get(r) }), &["deletion_auc", "insertion_auc"])).collect()
+    by_round
+        .iter()
+        .map(|(r, tally)| Faithfulness {
+            round: *r,
+            weights_remaining: weights_at(&weights, *r),
+            deletion_auc: tally.value("deletion_auc"),
+            insertion_auc: tally.value("insertion_auc"),
+            intervals: tally.intervals(&["deletion_auc", "insertion_auc"]),
+        })
+        .collect()
 }
 
 /// The round of a curve whose weights remaining is closest to `at`.
-fn round_at(curve: &Json, at: f64) -> Option<&Json> {
-    curve["rounds"].as_array()?.iter().min_by(|a, b| {
-        let d = |x: &Json| (x["weights_remaining"].as_f64().unwrap_or(f64::INFINITY) - at).abs();
+fn round_at(curve: &Series, at: f64) -> Option<&SeriesPoint> {
+    curve.rounds.iter().min_by(|a, b| {
+        let d = |x: &SeriesPoint| if x.weights_remaining.is_finite() { (x.weights_remaining - at).abs() } else { f64::INFINITY };
         d(a).total_cmp(&d(b))
     })
 }
@@ -478,11 +540,22 @@ pub fn run(request: &NodeRequest) -> Result<Json> {
         _ => Vec::new(),
     };
     let (mut networks, mut pcbms) = (Vec::new(), Vec::new());
-    for (stage, role) in list("accuracy").into_iter().map(|s| (s, "main")).chain(list("baseline").into_iter().map(|s| (s, "baseline"))) {
+    for (stage, role) in list("accuracy").into_iter().map(|s| (s, Role::Main)).chain(list("baseline").into_iter().map(|s| (s, Role::Baseline))) {
         let curve = accuracy_curve(request, &stage, role);
         if category(&stage) == Some(Category::Explain) { pcbms.push(curve) } else { networks.push(curve) }
     }
-    let mut out = json!({ "format": "lthlang-compare-1", "stage": request.stage, "at": at, "reference_round": 0, "networks": networks, "pcbms": pcbms });
+    let mut out = Compare {
+        format: format::FORMAT.to_owned(),
+        stage: request.stage.clone(),
+        at: at.clone(),
+        reference_round: 0,
+        networks,
+        pcbms,
+        concepts: None,
+        saliency: None,
+        faithfulness: None,
+        rounds: Vec::new(),
+    };
     if let Some((stage, options)) = configured(request.fields.get("concepts")) {
         let mut section = concepts_section(request, stage, options)?;
         // The chance level of concept fidelity: a baseline PCBM over a bank with as many concepts
@@ -490,37 +563,31 @@ pub fn run(request: &NodeRequest) -> Result<Json> {
         let baselines: Vec<String> = list("baseline").into_iter().filter(|b| category(b) == Some(Category::Explain)).collect();
         if let Some(baseline) = baselines.first() {
             let rows = chance_fidelity(request, baseline);
-            if !rows.is_empty() {
-                section["random_fidelity"] = rows.into();
-            }
+            section.random_fidelity = (!rows.is_empty()).then_some(rows);
         }
-        out["reference_round"] = section["reference_round"].clone();
-        out["concepts"] = section;
+        out.reference_round = section.reference_round;
+        out.concepts = Some(section);
     }
-    let saliency_stage = configured(request.fields.get("saliency")).map(|(s, _)| s.to_owned());
     if let Some((stage, options)) = configured(request.fields.get("saliency")) {
-        out["saliency"] = saliency_section(request, stage, options)?;
-    }
-    if let (Some(stage), Some(Value::Bool(true))) = (&saliency_stage, request.fields.get("faithfulness")) {
-        let rows = faithfulness_section(request, stage);
-        if !rows.is_empty() {
-            out["faithfulness"] = rows.into();
+        out.saliency = Some(saliency_section(request, stage, options)?);
+        if let Some(Value::Bool(true)) = request.fields.get("faithfulness") {
+            let rows = faithfulness_section(request, stage);
+            out.faithfulness = (!rows.is_empty()).then_some(rows);
         }
     }
     // The flat table at the requested rounds: the first main network and the first main PCBM.
-    let main_net = out["networks"].as_array().and_then(|n| n.iter().find(|c| c["role"] == "main")).cloned();
-    let main_pcbm = out["pcbms"].as_array().and_then(|n| n.iter().find(|c| c["role"] == "main")).cloned();
-    let rows: Vec<Json> = at
+    let main_net = out.networks.iter().find(|c| c.role == Role::Main);
+    let main_pcbm = out.pcbms.iter().find(|c| c.role == Role::Main);
+    let finite = |v: f64| v.is_finite().then_some(v);
+    out.rounds = at
         .iter()
         .filter_map(|a| {
-            let net = main_net.as_ref().and_then(|c| round_at(c, *a));
-            let round = net.map(|n| n["round"].clone())?;
-            let pcbm = main_pcbm.as_ref().and_then(|c| c["rounds"].as_array()?.iter().find(|x| x["round"] == round).cloned());
-            Some(json!({ "round": round, "weights_remaining": net.map(|n| n["weights_remaining"].clone()), "accuracy": net.map(|n| n["accuracy"].clone()), "pcbm_accuracy": pcbm.map(|p| p["accuracy"].clone()) }))
+            let net = main_net.and_then(|c| round_at(c, *a))?;
+            let pcbm = main_pcbm.and_then(|c| c.rounds.iter().find(|x| x.round == net.round));
+            Some(RoundRow { round: net.round, weights_remaining: net.weights_remaining, accuracy: finite(net.accuracy), pcbm_accuracy: pcbm.and_then(|p| finite(p.accuracy)) })
         })
         .collect();
-    out["rounds"] = rows.clone().into();
     let path = request.output.join(OUTPUT_FILE);
     std::fs::write(&path, serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(json!({ "rounds": rows }))
+    Ok(json!({ "rounds": out.rounds }))
 }

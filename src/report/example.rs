@@ -4,7 +4,7 @@
 //! Its texts carry HTML on purpose (a title with `<`, `&` and quotes, a class name with `<`, a
 //! source that closes its `<pre>` and opens a script), so that escaping is tested wherever it renders.
 
-use super::compare::{
+use crate::compare::format::{
     ClassConcepts, ClassRound, Compare, ConceptConsistency, Concepts, Faithfulness, Fidelity, Localisation, Overlay, Role, RoundRow,
     Saliency, SaliencyConsistency, SaliencyImage, Series, SeriesPoint, FORMAT,
 };
@@ -51,6 +51,7 @@ pub fn compare() -> Compare {
     let concepts = Concepts {
         stage: "head".into(),
         top: 3,
+        reference_round: 0,
         classes: vec![
             ClassConcepts {
                 class: IMAGES[0].1.into(),
@@ -117,6 +118,7 @@ pub fn compare() -> Compare {
     let saliency = Saliency {
         stage: "cam".into(),
         method: "gradcam".into(),
+        reference_round: 0,
         images: IMAGES
             .iter()
             .map(|&(index, label)| SaliencyImage {

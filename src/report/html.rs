@@ -5,7 +5,7 @@
 //! Every figure is followed by a table of the numbers it draws, for readers who need the values
 //! (and for screen readers); `report json` carries the same numbers.
 
-use super::compare::{Intervals, ClassConcepts, ClassRound, Compare, Concepts, Faithfulness, Role, Saliency, Series};
+use crate::compare::format::{Intervals, ClassConcepts, ClassRound, Compare, Concepts, Faithfulness, Role, Saliency, Series};
 use super::number_format::{metric, optional_metric, percent, seconds, weights};
 use super::plots::{Line, LinePlot, Marker, Point, YScale};
 use super::run_context::RunContext;

@@ -1,7 +1,7 @@
 //! `report json`: every number the HTML report shows, for scripts and for other plots. The
 //! compare stage's output goes in whole (not re-derived), beside the run's context.
 
-use super::compare::Compare;
+use crate::compare::format::Compare;
 use super::run_context::RunContext;
 use serde_json::{json, Value};
 

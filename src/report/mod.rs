@@ -1,8 +1,7 @@
 //! Everything users see on the console goes through here, and the report files: the compare
-//! stage's output (`compare`) and the run's context (`run_context`) rendered as one
+//! stage's output (`crate::compare::format`) and the run's context (`run_context`) rendered as one
 //! self-contained HTML page (`html`, figures from `plots`) or as JSON (`json`).
 
-pub mod compare;
 pub mod console;
 #[doc(hidden)]
 pub mod example;

@@ -2,7 +2,7 @@
 //! device, stage times) into the node's folder. Runs in the front end, like `compare`, and again
 //! on `lthlang report` from cached comparisons without recomputing anything.
 
-use super::compare::Compare;
+use crate::compare::format::Compare;
 use super::run_context::{overlay_reader, NodeRecord, RunContext};
 use super::{html, json};
 use crate::compare::OUTPUT_FILE as COMPARE_FILE;

@@ -1,5 +1,5 @@
-//! The compare stage's output, `compare.json`: what the report draws. The compare stage writes it
-//! in the worker; the front end reads it here. Optional parts are absent when the experiment did
+//! The compare stage's output, `compare.json`: what the report draws. The compare stage builds
+//! these values and writes them; the report reads them back. Optional parts are absent when the experiment did
 //! not ask for them (no concept model, no saliency stage, no ground truth on real data).
 //!
 //! Metric values are `Option` because a metric can be undefined for a round (Kendall's τ of a
@@ -66,6 +66,9 @@ pub struct Concepts {
     /// The PCBM stage whose weights are compared.
     pub stage: String,
     pub top: usize,
+    /// The round every other round is compared with.
+    #[serde(default)]
+    pub reference_round: u32,
     #[serde(default)]
     pub classes: Vec<ClassConcepts>,
     #[serde(default)]
@@ -122,6 +125,9 @@ pub struct Saliency {
     pub stage: String,
     /// `gradcam`, `gradcam_pp`, …
     pub method: String,
+    /// The round every other round's maps are compared with.
+    #[serde(default)]
+    pub reference_round: u32,
     #[serde(default)]
     pub images: Vec<SaliencyImage>,
     #[serde(default)]
