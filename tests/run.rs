@@ -383,3 +383,36 @@ explain head = pcbm { concepts = bank  features = task_feats  epochs = 5 }
         assert_eq!(head["top"].as_object().map(|t| t.len()), Some(4), "one row per task class: {head}");
     }
 }
+
+/// On a binary task (digits, even against odd) the networks and PCBMs also report balanced
+/// accuracy and AUROC, and the report's table at the compared rounds shows them.
+#[test]
+fn a_binary_task_reports_balanced_accuracy_and_auroc() {
+    let project = Project::new(
+        r#"dataset digits8 = digits { task = even_odd  image = 8 }
+model net = resnet_tiny { classes = digits8.classes  width = 4 }
+train dense = sgd { model = net  data = digits8.train  val = digits8.val  epochs = 2  batch = 64  lr = 0.05 }
+prune tickets = imp { from = dense  rounds = 1  rate = 50% }
+embed feats = pooled { of = tickets  layer = "layer3"  data = digits8 }
+concepts bank = annotated { from = feats  labels = digits8.concepts  epochs = 5 }
+explain head = pcbm { concepts = bank  epochs = 5 }
+compare lth = compare { at = [100%, 50%]  accuracy = [tickets, head] }
+report summary = html { include = [lth] }
+"#,
+    );
+    let (code, events) = project.run(&[]);
+    assert_eq!(code, 0, "{events:?}");
+    let metrics = project.metrics();
+    let rows = metrics["rounds"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in rows {
+        for score in ["auroc", "pcbm_auroc", "balanced_accuracy", "pcbm_balanced_accuracy"] {
+            let value = row[score].as_f64().unwrap_or_else(|| panic!("no {score} in {row}"));
+            assert!((0.0..=1.0).contains(&value), "{score} = {value}");
+        }
+        // Two epochs already separate even from odd far better than chance.
+        assert!(row["auroc"].as_f64().unwrap() > 0.8, "{row}");
+    }
+    let report = std::fs::read_to_string(project.dir.path().join("runs/tiny/report.html")).unwrap();
+    assert!(report.contains("<th>network AUROC</th>"));
+}

@@ -59,6 +59,13 @@ pub struct SeriesPoint {
     /// 95% interval over seeds, when there are several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<[f64; 2]>,
+    /// Mean over seeds of the balanced accuracy (absent from entries computed before it was
+    /// measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balanced_accuracy: Option<f64>,
+    /// Mean over seeds of the AUROC, for binary tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auroc: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -197,6 +204,15 @@ pub struct RoundRow {
     pub accuracy: Option<f64>,
     #[serde(default)]
     pub pcbm_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balanced_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcbm_balanced_accuracy: Option<f64>,
+    /// Binary tasks only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auroc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcbm_auroc: Option<f64>,
 }
 
 impl Compare {

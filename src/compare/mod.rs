@@ -96,18 +96,30 @@ fn accuracy_curve(request: &NodeRequest, stage: &str, role: Role) -> Series {
     let weights = weights_by_round(request, stage);
     let all = members(request, stage);
     let method = all.first().map_or("", |m| m.node.method.as_str()).to_owned();
-    let mut by_round: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+    // Train and prune nodes write `test_<score>`, PCBMs `<score>`.
+    let score = |metrics: &Json, name: &str| metrics[format!("test_{name}")].as_f64().or_else(|| metrics[name].as_f64());
+    let mut by_round: BTreeMap<u32, Tally> = BTreeMap::new();
     for m in &all {
         let metrics = metrics(&m.node.dir);
-        if let Some(a) = metrics["test_accuracy"].as_f64().or_else(|| metrics["accuracy"].as_f64()) {
-            by_round.entry(m.round).or_default().push(a);
+        for name in ["accuracy", "balanced_accuracy", "auroc"] {
+            if let Some(value) = score(&metrics, name) {
+                by_round.entry(m.round).or_default().push(name, &m.seed, value);
+            }
         }
     }
     let rounds = by_round
         .iter()
-        .map(|(round, values)| {
-            let (accuracy, interval) = aggregate(values);
-            SeriesPoint { round: *round, weights_remaining: weights_at(&weights, *round), accuracy, interval }
+        .filter(|(_, tally)| tally.has("accuracy"))
+        .map(|(round, tally)| {
+            let (accuracy, interval) = tally.summary("accuracy");
+            SeriesPoint {
+                round: *round,
+                weights_remaining: weights_at(&weights, *round),
+                accuracy: accuracy.unwrap_or(f64::NAN),
+                interval,
+                balanced_accuracy: tally.value("balanced_accuracy"),
+                auroc: tally.value("auroc"),
+            }
         })
         .collect();
     Series { name: stage.to_owned(), method, role, rounds }
@@ -584,7 +596,16 @@ pub fn run(request: &NodeRequest) -> Result<Json> {
         .filter_map(|a| {
             let net = main_net.and_then(|c| round_at(c, *a))?;
             let pcbm = main_pcbm.and_then(|c| c.rounds.iter().find(|x| x.round == net.round));
-            Some(RoundRow { round: net.round, weights_remaining: net.weights_remaining, accuracy: finite(net.accuracy), pcbm_accuracy: pcbm.and_then(|p| finite(p.accuracy)) })
+            Some(RoundRow {
+                round: net.round,
+                weights_remaining: net.weights_remaining,
+                accuracy: finite(net.accuracy),
+                pcbm_accuracy: pcbm.and_then(|p| finite(p.accuracy)),
+                balanced_accuracy: net.balanced_accuracy,
+                pcbm_balanced_accuracy: pcbm.and_then(|p| p.balanced_accuracy),
+                auroc: net.auroc,
+                pcbm_auroc: pcbm.and_then(|p| p.auroc),
+            })
         })
         .collect();
     let path = request.output.join(OUTPUT_FILE);

@@ -21,7 +21,7 @@ pub const METHODS: &[Method] = &[
     dataset(
         "shapes",
         &[
-            FieldSpec::optional("classes", Ty::Int { min: 2, max: 32 }, "8", "number of classes, each defined by 2-3 values of colour, size and pattern"),
+            FieldSpec::optional("classes", Ty::Int { min: 4, max: 16 }, "8", "number of classes, each defined by 2-3 values of colour, size and pattern (4 to 16: fewer or more cannot all be defined by necessary values)"),
             image("32"),
             FieldSpec::optional("train", Ty::Int { min: 10, max: 1_000_000 }, "2000", "training images"),
             FieldSpec::optional("val", Ty::Int { min: 10, max: 1_000_000 }, "500", "validation images"),

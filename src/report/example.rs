@@ -33,6 +33,8 @@ fn series(name: &str, method: &str, role: Role, accuracy: [f64; 5], half_width: 
                     weights_remaining: share(r),
                     accuracy: accuracy[i],
                     interval: half_width.map(|h| [accuracy[i] - h[i], accuracy[i] + h[i]]),
+                    balanced_accuracy: None,
+                    auroc: None,
                 }
             })
             .collect(),
@@ -199,6 +201,10 @@ pub fn compare() -> Compare {
                 weights_remaining: share(r),
                 accuracy: Some(tickets[r as usize]),
                 pcbm_accuracy: Some(head[r as usize]),
+                balanced_accuracy: None,
+                pcbm_balanced_accuracy: None,
+                auroc: None,
+                pcbm_auroc: None,
             })
             .collect(),
     }

@@ -198,12 +198,21 @@ fn accuracy_section(compare: &Compare, axis_shares: &[f64]) -> String {
 
     if !compare.rounds.is_empty() {
         html += &format!("<h3>At the compared rounds ({})</h3>\n", compare.at.iter().map(|&a| weights(a)).collect::<Vec<_>>().join(", "));
+        // A binary task (HAM10000: 16% malignant) also gets the scores accuracy alone would hide.
+        let binary = compare.rounds.iter().any(|row| row.auroc.is_some() || row.pcbm_auroc.is_some());
+        let mut columns = vec!["network accuracy", "PCBM accuracy"];
+        if binary {
+            columns.extend(["network balanced accuracy", "PCBM balanced accuracy", "network AUROC", "PCBM AUROC"]);
+        }
         html += &rounds_table(
-            &["network accuracy", "PCBM accuracy"],
-            compare
-                .rounds
-                .iter()
-                .map(|row| (row.round, row.weights_remaining, vec![optional_percent(row.accuracy), optional_percent(row.pcbm_accuracy)])),
+            &columns,
+            compare.rounds.iter().map(|row| {
+                let mut cells = vec![optional_percent(row.accuracy), optional_percent(row.pcbm_accuracy)];
+                if binary {
+                    cells.extend([optional_percent(row.balanced_accuracy), optional_percent(row.pcbm_balanced_accuracy), optional_metric(row.auroc), optional_metric(row.pcbm_auroc)]);
+                }
+                (row.round, row.weights_remaining, cells)
+            }),
         );
     }
 
@@ -707,6 +716,21 @@ mod tests {
         assert!(page.contains("id=\"accuracy\"") && page.contains("id=\"run\""));
         for absent in ["id=\"concepts\"", "id=\"saliency\"", "id=\"faithfulness\"", "href=\"#concepts\"", "<img"] {
             assert!(!page.contains(absent), "{absent}");
+        }
+    }
+
+    #[test]
+    fn a_binary_task_adds_balanced_accuracy_and_auroc_to_the_compared_rounds() {
+        let plain = example_page();
+        assert!(!plain.contains("AUROC") && !plain.contains("balanced accuracy"), "a multi-class task shows accuracy only");
+        let mut compare = example::compare();
+        for row in &mut compare.rounds {
+            row.balanced_accuracy = Some(0.6875);
+            row.auroc = Some(0.8125);
+        }
+        let page = render_html(&compare, &example::context(), &every_overlay);
+        for shown in ["<th>network balanced accuracy</th>", "<th>PCBM AUROC</th>", "<td class=\"number\">68.8%</td>", "<td class=\"number\">0.812</td>"] {
+            assert!(page.contains(shown), "missing {shown}");
         }
     }
 

@@ -49,7 +49,12 @@ pub fn write(folder: &Path, program: &Program, plan: &Plan, outcome: &Outcome, s
         let done = matches!(result.status, Status::Cached | Status::CachedByOther | Status::Computed);
         if done && node.kind == Category::Compare {
             if let Some(table) = result.metrics.as_ref().and_then(|m| m["rounds"].as_array()) {
-                rounds.extend(table.iter().map(|r| json!({ "compare": node.id, "round": r["round"], "weights_remaining": r["weights_remaining"], "accuracy": r["accuracy"], "pcbm_accuracy": r["pcbm_accuracy"] })));
+                // The compare stage's own rows (format::RoundRow), each tagged with its stage.
+                rounds.extend(table.iter().filter_map(|r| {
+                    let mut row = r.as_object()?.clone();
+                    row.insert("compare".to_owned(), json!(node.id));
+                    Some(serde_json::Value::Object(row))
+                }));
             }
         }
         if done && node.kind == Category::Report {

@@ -18,6 +18,7 @@
 
 use super::arrays;
 use super::concepts::{concept_scores, ConceptScores};
+use super::train::TestScores;
 use super::data::Meta;
 use super::{checkpoint, Context, Result};
 use lthlang::check::Value;
@@ -94,8 +95,12 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let top_k = usize::try_from(ctx.int("top")?).unwrap_or(1);
     let tops: serde_json::Map<String, serde_json::Value> = class_names.iter().enumerate().map(|(k, name)| (name.clone(), top(fit.model.weight.row(k), &bank.names, top_k))).collect();
     save(&ctx.request.output, &stored)?;
+    let test_logits = arrays::matrix_tensor(&stored.outputs(test_scores.view()))?;
+    let test = TestScores::of(&test_logits, &arrays::labels_tensor(test_labels)?)?;
     Ok(json!({
         "accuracy": split_accuracy(test_scores, &test_y),
+        "balanced_accuracy": test.balanced_accuracy,
+        "auroc": test.auroc,
         "train_accuracy": split_accuracy(train_scores, &train_y),
         "train_examples": train_y.len(),
         "val_accuracy": val_accuracy,

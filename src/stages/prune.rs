@@ -189,15 +189,16 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     checkpoint::save(&request.output.join(WEIGHTS_FILE), &net.variables(), &metadata)?;
     let stored_masks: BTreeMap<String, Tensor> = mask_tensors.iter().map(|(k, v)| (k.clone(), v.to_kind(Kind::Uint8))).collect();
     checkpoint::save(&request.output.join(MASK_FILE), &stored_masks, &metadata)?;
-    Ok(serde_json::json!({
+    let mut metrics = serde_json::json!({
         "round": round,
-        "test_accuracy": outcome.test_accuracy,
         "val_accuracy": outcome.val_accuracy,
         "best_epoch": outcome.best_epoch,
         "history": outcome.history,
         "density": density(&net, &prunable, &masks),
         "weights_remaining": density_share(&masks),
-    }))
+    });
+    outcome.test.insert_into(&mut metrics, "test_");
+    Ok(metrics)
 }
 
 fn density_share(masks: &[Vec<bool>]) -> f64 {

@@ -187,6 +187,64 @@ pub fn evaluate(net: &Network, split: &Split) -> Result<f64> {
     Ok(correct as f64 / n as f64)
 }
 
+/// Test-split scores of a classifier. Balanced accuracy weighs every class present alike, and
+/// AUROC (binary tasks only) ranks the images by the logit margin z₁ − z₀, which orders them as
+/// the positive class's softmax probability does: on HAM10000, 16% malignant, accuracy alone
+/// rewards a network that calls everything benign.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TestScores {
+    pub accuracy: f64,
+    pub balanced_accuracy: Option<f64>,
+    pub auroc: Option<f64>,
+}
+
+impl TestScores {
+    /// The scores of `logits` [n, K] against `labels` [n].
+    pub fn of(logits: &Tensor, labels: &Tensor) -> Result<TestScores> {
+        use lthlang::metrics::summary::{balanced_accuracy, binary_auroc};
+        let labels: Vec<i64> = Vec::try_from(&labels.f_to_device(tch::Device::Cpu)?)?;
+        let logits = logits.f_to_device(tch::Device::Cpu)?;
+        let predictions: Vec<i64> = Vec::try_from(&logits.f_argmax(-1, false)?)?;
+        if labels.is_empty() {
+            return Ok(TestScores { accuracy: 0.0, balanced_accuracy: None, auroc: None });
+        }
+        let correct = predictions.iter().zip(&labels).filter(|(p, l)| p == l).count();
+        let auroc = match logits.size().as_slice() {
+            [_, 2] => {
+                let margin: Vec<f64> = Vec::try_from(&(logits.f_select(1, 1)? - logits.f_select(1, 0)?).f_to_kind(Kind::Double)?)?;
+                let positives: Vec<bool> = labels.iter().map(|l| *l == 1).collect();
+                binary_auroc(&margin, &positives).ok()
+            }
+            _ => None,
+        };
+        Ok(TestScores { accuracy: correct as f64 / labels.len() as f64, balanced_accuracy: balanced_accuracy(&predictions, &labels).ok(), auroc })
+    }
+
+    /// The scores under `{prefix}accuracy`, `{prefix}balanced_accuracy` and `{prefix}auroc`.
+    pub fn insert_into(&self, metrics: &mut serde_json::Value, prefix: &str) {
+        metrics[format!("{prefix}accuracy")] = serde_json::json!(self.accuracy);
+        metrics[format!("{prefix}balanced_accuracy")] = serde_json::json!(self.balanced_accuracy);
+        metrics[format!("{prefix}auroc")] = serde_json::json!(self.auroc);
+    }
+}
+
+/// The test scores of `net` on a split, in eval mode.
+pub fn test_scores(net: &Network, split: &Split) -> Result<TestScores> {
+    let _guard = tch::no_grad_guard();
+    let n = split.len();
+    let device = net.vs.device();
+    let mut logits = Vec::new();
+    for start in (0..n).step_by(256) {
+        let index = Tensor::f_arange_start(start, (start + 256).min(n), (Kind::Int64, device))?;
+        let (x, _) = split.batch(&index)?;
+        logits.push(net.forward(&x, false)?);
+    }
+    if logits.is_empty() {
+        return Ok(TestScores { accuracy: 0.0, balanced_accuracy: None, auroc: None });
+    }
+    TestScores::of(&Tensor::f_cat(&logits, 0)?, &split.labels)
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct EpochRecord {
     pub epoch: u32,
@@ -196,12 +254,13 @@ pub struct EpochRecord {
     pub val_accuracy: Option<f64>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Outcome {
     pub history: Vec<EpochRecord>,
     pub best_epoch: u32,
     pub val_accuracy: Option<f64>,
-    pub test_accuracy: f64,
+    /// Accuracy 0 and no other score when the dataset has no test split.
+    pub test: TestScores,
 }
 
 /// Resumable state saved after every epoch in the node's partial folder.
@@ -338,11 +397,11 @@ pub fn train(ctx: &Context, net: &Network, data: &Dataset, recipe: &Recipe, mask
     } else {
         progress.best_epoch = recipe.epochs;
     }
-    let test_accuracy = match data.splits.get("test") {
-        Some(test) => evaluate(net, test)?,
-        None => 0.0,
+    let test = match data.splits.get("test") {
+        Some(test) => test_scores(net, test)?,
+        None => TestScores { accuracy: 0.0, balanced_accuracy: None, auroc: None },
     };
-    Ok(Outcome { history: progress.history, best_epoch: progress.best_epoch, val_accuracy: progress.best_val, test_accuracy })
+    Ok(Outcome { history: progress.history, best_epoch: progress.best_epoch, val_accuracy: progress.best_val, test })
 }
 
 /// The model and dataset a train stage's fields name, loaded on the context's device.
@@ -366,13 +425,14 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let net = spec.load(&init, ctx.device)?;
     let outcome = train(ctx, &net, &data, &recipe, &BTreeMap::new(), Some(&ctx.request.output))?;
     checkpoint::save(&ctx.request.output.join(WEIGHTS_FILE), &net.variables(), &spec.metadata(&ctx.request.stage))?;
-    Ok(serde_json::json!({
-        "test_accuracy": outcome.test_accuracy,
+    let mut metrics = serde_json::json!({
         "val_accuracy": outcome.val_accuracy,
         "best_epoch": outcome.best_epoch,
         "history": outcome.history,
         "weights_remaining": 1.0,
-    }))
+    });
+    outcome.test.insert_into(&mut metrics, "test_");
+    Ok(metrics)
 }
 
 #[cfg(test)]

@@ -133,3 +133,23 @@ fn each_training_run_starts_a_fresh_optimizer() {
     train(&Context { request: &req, device: Device::Cpu, emit: &emit }, &copy, &data, &r, &BTreeMap::new(), None).unwrap();
     assert_eq!(equal_variables(&copy.variables(), &net.variables()), Vec::<String>::new());
 }
+
+#[test]
+fn test_scores_by_hand_on_an_imbalanced_binary_task() {
+    // Labels 0, 1, 1, 1; predictions (argmax) 0, 1, 0, 1: accuracy 3/4; recall of class 0 is 1/1
+    // and of class 1 is 2/3, so balanced accuracy (1 + 2/3) / 2 = 5/6. The margins z₁ − z₀ are
+    // −2, 1, −1, 3: the one negative lies below every positive, so AUROC is 1 although the
+    // third image is misclassified.
+    let logits = Tensor::from_slice2(&[[2.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 3.0]]);
+    let labels = Tensor::from_slice(&[0i64, 1, 1, 1]);
+    let scores = TestScores::of(&logits, &labels).unwrap();
+    assert_eq!(scores.accuracy, 0.75);
+    assert!((scores.balanced_accuracy.unwrap() - 5.0 / 6.0).abs() < 1e-12);
+    assert_eq!(scores.auroc, Some(1.0));
+    // Three classes: no AUROC. All one class: no AUROC either (it needs both).
+    let three = TestScores::of(&Tensor::from_slice2(&[[1.0f32, 0.0, 0.0], [0.0, 0.0, 1.0]]), &Tensor::from_slice(&[0i64, 1])).unwrap();
+    assert_eq!((three.accuracy, three.balanced_accuracy, three.auroc), (0.5, Some(0.5), None));
+    let one_class = TestScores::of(&logits, &Tensor::from_slice(&[1i64, 1, 1, 1])).unwrap();
+    assert_eq!(one_class.auroc, None);
+    assert_eq!(one_class.balanced_accuracy, Some(0.5));
+}
