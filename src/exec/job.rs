@@ -72,6 +72,8 @@ pub enum Event {
     Epoch { node: String, epoch: u32, epochs: u32, loss: f64, accuracy: f64, val_accuracy: Option<f64> },
     /// A progress message from a long step that is not an epoch.
     Progress { node: String, message: String },
+    /// Something about a result the user should know (the node still succeeds).
+    Warning { node: String, message: String },
     Finished { node: String, metrics: serde_json::Value },
     Failed { node: String, message: String },
 }

@@ -286,6 +286,7 @@ impl Runner<'_> {
                         self.device = Some(device.clone());
                         (self.observe)(&RunEvent::Worker { worker: event });
                     }
+                    Event::Warning { node: ref id, ref message } => self.warn(format!("`{id}`: {message}")),
                     other => (self.observe)(&RunEvent::Worker { worker: other }),
                 },
                 Reply::Exited(how) => {

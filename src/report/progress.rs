@@ -112,7 +112,7 @@ impl Progress {
                 let val = val_accuracy.map(|v| format!(", val {:.1}%", v * 100.0)).unwrap_or_default();
                 bar.set_message(format!("{node}: loss {loss:.3}, train {:.1}%{val}", accuracy * 100.0));
             }
-            Event::Finished { .. } | Event::Failed { .. } => {}
+            Event::Finished { .. } | Event::Failed { .. } | Event::Warning { .. } => {}
         }
     }
 

@@ -174,7 +174,15 @@ impl Workspace {
 
 /// Runs a stage through the registry, as the worker does.
 pub fn run_request(request: &NodeRequest) -> Result<serde_json::Value> {
-    super::run(&Context { request, device: tch::Device::Cpu, emit: &|_| {} })
+    run_collecting(request).0
+}
+
+/// [`run_request`], also returning the events the stage emitted.
+pub fn run_collecting(request: &NodeRequest) -> (Result<serde_json::Value>, Vec<lthlang::exec::job::Event>) {
+    let events = std::cell::RefCell::new(Vec::new());
+    let emit = |e| events.borrow_mut().push(e);
+    let result = super::run(&Context { request, device: tch::Device::Cpu, emit: &emit });
+    (result, events.into_inner())
 }
 
 /// A synthetic world for the concept stages: embeddings uniform in [-1, 1]^8; four concepts,

@@ -120,6 +120,10 @@ impl Context<'_> {
     pub fn progress(&self, message: impl Into<String>) {
         (self.emit)(Event::Progress { node: self.request.id.clone(), message: message.into() });
     }
+
+    pub fn warn(&self, message: impl Into<String>) {
+        (self.emit)(Event::Warning { node: self.request.id.clone(), message: message.into() });
+    }
 }
 
 /// Runs one node; returns the metrics written beside its artifacts.

@@ -30,6 +30,9 @@ use std::collections::BTreeMap;
 pub const PCBM_FILE: &str = "pcbm.safetensors";
 /// KKT violation at which the fit counts as solved.
 pub const TOLERANCE: f64 = 1e-6;
+/// KKT violation above which a fit stopped by the iteration cap is reported as unfinished: three
+/// orders of magnitude above the tolerance, where the quickstart's capped fits end at 1e-5 or less.
+const UNCONVERGED: f64 = 1e-3;
 
 /// Iteration cap of the full-batch solver for the minibatch settings `epochs` and `batch`.
 pub fn iteration_cap(epochs: i64, examples: usize, batch: i64) -> usize {
@@ -85,6 +88,12 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     ctx.progress(format!("fitting a {classes}-class PCBM on {} concepts and {} examples", bank.names.len(), z.nrows()));
     let fit = solver.fit(z.view(), targets.view())?;
     let kkt = kkt_violation(Loss::SoftmaxCrossEntropy, &penalty, z.view(), targets.view(), &fit.model)?;
+    if !fit.converged && kkt > UNCONVERGED {
+        ctx.warn(format!(
+            "the PCBM stopped at its iteration cap ({} iterations) with a KKT violation of {kkt:.1e}, far from the optimum (tolerance {TOLERANCE:.0e}): its weights and top concepts may change with more; raise `epochs`",
+            fit.iterations
+        ));
+    }
     let stored = standard.fold(&fit.model);
 
     let split_accuracy = |scores: &ndarray::Array2<f64>, labels: &[usize]| accuracy(&stored.predict(scores.view()), labels);
@@ -196,6 +205,25 @@ mod tests {
         let (scores, labels) = &bank.splits["test"];
         let truth: Vec<usize> = labels.iter().map(|l| *l as usize).collect();
         assert!((accuracy(&model.predict(scores.view()), &truth) - metrics["accuracy"].as_f64().unwrap()).abs() < 0.01);
+    }
+
+    #[test]
+    fn a_fit_stopped_far_from_the_optimum_warns_and_a_finished_one_does_not() {
+        let mut ws = Workspace::new();
+        decisive_bank(&mut ws);
+        let warnings = |request: &lthlang::exec::job::NodeRequest| -> Vec<String> {
+            let (result, events) = super::super::fixtures::run_collecting(request);
+            result.unwrap();
+            events.into_iter().filter_map(|e| if let lthlang::exec::job::Event::Warning { message, .. } = e { Some(message) } else { None }).collect()
+        };
+        let mut capped = ws.request("capped", Category::Explain, "pcbm", &[]);
+        capped.fields = pcbm_fields(0.02, 1);
+        let said = warnings(&capped);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("iteration cap") && said[0].contains("raise `epochs`"), "{}", said[0]);
+        let mut finished = ws.request("finished", Category::Explain, "pcbm", &[]);
+        finished.fields = pcbm_fields(0.02, 400);
+        assert_eq!(warnings(&finished), Vec::<String>::new());
     }
 
     #[test]
