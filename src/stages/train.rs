@@ -168,25 +168,6 @@ fn step(recipe: &Recipe, lr: f64, params: &BTreeMap<String, Tensor>, masks: &BTr
     Ok(())
 }
 
-/// Accuracy of `net` on a split, in eval mode.
-pub fn evaluate(net: &Network, split: &Split) -> Result<f64> {
-    let _guard = tch::no_grad_guard();
-    let n = split.len();
-    if n == 0 {
-        return Ok(0.0);
-    }
-    let mut correct = 0i64;
-    let batch = 256;
-    let device = net.vs.device();
-    for start in (0..n).step_by(256) {
-        let index = Tensor::f_arange_start(start, (start + batch).min(n), (Kind::Int64, device))?;
-        let (x, y) = split.batch(&index)?;
-        let logits = net.forward(&x, false)?;
-        correct += logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?.int64_value(&[]);
-    }
-    Ok(correct as f64 / n as f64)
-}
-
 /// Test-split scores of a classifier. Balanced accuracy weighs every class present alike, and
 /// AUROC (binary tasks only) ranks the images by the logit margin z₁ − z₀, which orders them as
 /// the positive class's softmax probability does: on HAM10000, 16% malignant, accuracy alone
@@ -228,7 +209,8 @@ impl TestScores {
     }
 }
 
-/// The test scores of `net` on a split, in eval mode.
+/// The scores of `net` on a split (the test split, or validation for model selection), in eval
+/// mode.
 pub fn test_scores(net: &Network, split: &Split) -> Result<TestScores> {
     let _guard = tch::no_grad_guard();
     let n = split.len();
@@ -374,7 +356,7 @@ pub fn train(ctx: &Context, net: &Network, data: &Dataset, recipe: &Recipe, mask
             correct += logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?.int64_value(&[]);
             seen += count;
         }
-        let val_accuracy = val_split.map(|v| evaluate(net, v)).transpose()?;
+        let val_accuracy = val_split.map(|v| test_scores(net, v).map(|s| s.accuracy)).transpose()?;
         let record = EpochRecord { epoch: epoch + 1, lr, loss: loss_sum / seen.max(1) as f64, accuracy: correct as f64 / seen.max(1) as f64, val_accuracy };
         (ctx.emit)(Event::Epoch { node: ctx.request.id.clone(), epoch: epoch + 1, epochs: recipe.epochs, loss: record.loss, accuracy: record.accuracy, val_accuracy });
         progress.history.push(record);
