@@ -416,3 +416,35 @@ report summary = html { include = [lth] }
     let report = std::fs::read_to_string(project.dir.path().join("runs/tiny/report.html")).unwrap();
     assert!(report.contains("<th>network AUROC</th>"));
 }
+
+/// An unreadable image in a dataset with `skip_corrupt = true` is left out, and the report says
+/// which.
+#[test]
+fn the_report_names_the_images_a_dataset_skipped() {
+    let project = Project::new("");
+    let root = project.dir.path().join("pictures");
+    for (class, colour) in [("red", [200u8, 30, 30]), ("blue", [30, 30, 200])] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..8u8 {
+            let picture = image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([colour[0], colour[1].wrapping_add(i * 7), colour[2].wrapping_add((x + y) as u8)]));
+            picture.save(root.join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    std::fs::write(root.join("red/broken.png"), b"not a png").unwrap();
+    std::fs::write(
+        project.file(),
+        r#"dataset pictures = image_folder { root = "pictures"  image = 8  val = 25%  test = 25%  skip_corrupt = true }
+model net = resnet_tiny { classes = pictures.classes  width = 4 }
+train dense = sgd { model = net  data = pictures.train  epochs = 1  batch = 8  lr = 0.05 }
+prune tickets = imp { from = dense  rounds = 1  rate = 50% }
+compare lth = compare { at = [100%, 50%]  accuracy = [tickets] }
+report summary = html { include = [lth] }
+"#,
+    )
+    .unwrap();
+    let (code, events) = project.run(&[]);
+    assert_eq!(code, 0, "{events:?}");
+    let report = std::fs::read_to_string(project.dir.path().join("runs/tiny/report.html")).unwrap();
+    assert!(report.contains("left out 1 unreadable image"), "the report does not mention the skipped image");
+    assert!(report.contains("<code>red/broken.png</code>"));
+}

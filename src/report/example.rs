@@ -259,6 +259,7 @@ pub fn context() -> RunContext {
         source_text: SOURCE.into(),
         device: Some("cpu".into()),
         nodes,
+        skipped_images: Vec::new(),
     }
 }
 

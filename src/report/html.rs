@@ -523,6 +523,20 @@ fn run_section(context: &RunContext) -> String {
         escape(context.device.as_deref().unwrap_or("none")),
         seconds(context.total_seconds())
     );
+    for skipped in &context.skipped_images {
+        const LISTED: usize = 10;
+        let mut files: Vec<String> = skipped.files.iter().take(LISTED).map(|f| format!("<code>{}</code>", escape(f))).collect();
+        if skipped.count > files.len() {
+            files.push(format!("and {} more (all in its metrics)", skipped.count - files.len()));
+        }
+        html += &format!(
+            "<p class=\"missing\">Dataset <code>{}</code> left out {} unreadable image{} (<code>skip_corrupt = true</code>): {}.</p>\n",
+            escape(&skipped.dataset),
+            skipped.count,
+            if skipped.count == 1 { "" } else { "s" },
+            files.join(", ")
+        );
+    }
     html += "<table>\n<tr><th>node</th><th>stage</th><th>kind</th><th>method</th><th>cache key</th><th>time</th></tr>\n";
     for node in &context.nodes {
         let shown: String = node.key.chars().take(KEY_SHOWN).collect();

@@ -16,6 +16,17 @@ pub struct RunContext {
     /// The device the worker reported; `None` when every node came from the cache.
     pub device: Option<String>,
     pub nodes: Vec<NodeRecord>,
+    /// Datasets that left unreadable images out (`skip_corrupt = true`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_images: Vec<SkippedImages>,
+}
+
+/// Images a dataset node skipped as unreadable, with their paths relative to its folder.
+#[derive(Clone, Debug, Serialize)]
+pub struct SkippedImages {
+    pub dataset: String,
+    pub count: usize,
+    pub files: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -88,6 +99,7 @@ mod tests {
             source_text: String::new(),
             device: None,
             nodes: vec![],
+            skipped_images: vec![],
         };
         assert_eq!(context.heading(), "quickstart");
         context.title = "Tickets".into();

@@ -3,7 +3,7 @@
 //! on `lthlang report` from cached comparisons without recomputing anything.
 
 use crate::compare::format::Compare;
-use super::run_context::{overlay_reader, NodeRecord, RunContext};
+use super::run_context::{overlay_reader, NodeRecord, RunContext, SkippedImages};
 use super::{html, json};
 use crate::compare::OUTPUT_FILE as COMPARE_FILE;
 use crate::exec::job::NodeRequest;
@@ -44,6 +44,7 @@ pub fn render(request: &NodeRequest, document: &Document, entries: &dyn Fn(&str)
     let mut device = None;
     let mut nodes = Vec::new();
     let mut folders: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut skipped_images = Vec::new();
     for (id, stage, kind, method, key) in &document.nodes {
         let dir = entries(key);
         let timing = std::fs::read_to_string(dir.join(TIMING_FILE)).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
@@ -51,10 +52,26 @@ pub fn render(request: &NodeRequest, document: &Document, entries: &dyn Fn(&str)
         if let Some(d) = timing.as_ref().and_then(|t| t["device"].as_str()).filter(|d| *d != "front end" && !d.is_empty()) {
             device.get_or_insert_with(|| d.to_owned());
         }
+        if *kind == Category::Dataset {
+            let metrics = crate::compare::artifacts::metrics(&dir);
+            let count = metrics["skipped"].as_u64().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+            if count > 0 {
+                let files = metrics["skipped_files"].as_array().map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+                skipped_images.push(SkippedImages { dataset: id.clone(), count, files });
+            }
+        }
         nodes.push(NodeRecord { id: id.clone(), stage: stage.clone(), kind: kind.name().to_owned(), method: method.clone(), key: key.clone(), seconds });
         folders.insert(id.clone(), dir);
     }
-    let context = RunContext { experiment: document.experiment.clone(), title, source_name: document.source_name.clone(), source_text: document.source_text.clone(), device, nodes };
+    let context = RunContext {
+        experiment: document.experiment.clone(),
+        title,
+        source_name: document.source_name.clone(),
+        source_text: document.source_text.clone(),
+        device,
+        nodes,
+        skipped_images,
+    };
     let mut written = Vec::new();
     for (i, stage) in included.iter().enumerate() {
         let node = request.upstream.iter().find(|u| u.stage == *stage).ok_or_else(|| format!("the report includes `{stage}`, whose output was not provided"))?;
