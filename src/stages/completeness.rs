@@ -31,9 +31,12 @@ use serde_json::json;
 const IMPLIED_BATCH: i64 = 64;
 
 pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
-    let ConceptScores { bank_node, bank, embed } = concept_scores(ctx)?;
+    let ConceptScores { bank_node, bank, embed, features } = concept_scores(ctx)?;
     let embed = embed.ok_or_else(|| StageError::new(format!("the concept bank `{}` does not name the embeddings it was built from", bank_node.stage)))?;
-    let embedded = read_embeddings(&embed.dir)?;
+    let embedded = match features {
+        Some(read) => read,
+        None => read_embeddings(&embed.dir)?,
+    };
     let predictions = |split: &str| -> Result<(Vec<usize>, usize)> {
         let logits = embedded.get(split).and_then(|s| s.logits.as_ref()).ok_or_else(|| StageError::new(format!("{}: no `{split}.logits`; completeness needs the model's predictions", embed.dir.join(super::concepts::EMBEDDINGS_FILE).display())))?;
         Ok((argmax_rows(logits), logits.ncols()))
@@ -99,8 +102,40 @@ mod tests {
     }
 
     fn run_completeness(ws: &mut Workspace, bank: &str, stage: &str) -> serde_json::Value {
-        let f = fields(&[("concepts", Value::Stage(bank.into())), ("features", Value::None), ("epochs", Value::Int(100)), ("lr", Value::Float(0.01)), ("seed", Value::Int(0))]);
+        run_with_features(ws, bank, Value::None, stage)
+    }
+
+    fn run_with_features(ws: &mut Workspace, bank: &str, features: Value, stage: &str) -> serde_json::Value {
+        let f = fields(&[("concepts", Value::Stage(bank.into())), ("features", features), ("epochs", Value::Int(100)), ("lr", Value::Float(0.01)), ("seed", Value::Int(0))]);
         ws.run(stage, Category::Explain, "completeness", f, 0).unwrap()
+    }
+
+    #[test]
+    fn a_bank_applied_to_other_features_is_scored_against_their_model_predictions() {
+        let world = World::new(8);
+        let mut ws = Workspace::new();
+        world.write(&mut ws);
+        // Other images of the same world, with the model's logits on them: the world's test split
+        // serves as their train split and its validation split as their test split.
+        let (test, val) = (&world.splits[2], &world.splits[1]);
+        ws.embed("other", "data", &[
+            super::super::fixtures::EmbedSplit { name: "train", embeddings: &test.embeddings, labels: &test.labels, logits: Some(&test.logits) },
+            super::super::fixtures::EmbedSplit { name: "test", embeddings: &val.embeddings, labels: &val.labels, logits: Some(&val.logits) },
+        ]);
+        // Random directions depend on the node seed and the dimension only: the same directions,
+        // once built on `embed` and applied to `other`, once built on `other`.
+        let random = |from: &str| fields(&[("from", Value::Stage(from.into())), ("count", Value::Int(6)), ("seed", Value::Int(0))]);
+        ws.run("probe_bank", Category::Concepts, "random", random("embed"), 5).unwrap();
+        ws.run("other_bank", Category::Concepts, "random", random("other"), 5).unwrap();
+        let applied = run_with_features(&mut ws, "probe_bank", Value::Stage("other".into()), "applied");
+        let built = run_completeness(&mut ws, "other_bank", "built");
+        for metric in ["completeness", "concept_accuracy", "model_accuracy", "fidelity"] {
+            let (a, b) = (applied[metric].as_f64().unwrap(), built[metric].as_f64().unwrap());
+            assert!((a - b).abs() < 1e-9, "{metric}: {a} vs {b}");
+        }
+        // The model's accuracy is read from `other`'s logits, not from `embed`'s.
+        let on_embed = run_completeness(&mut ws, "probe_bank", "on_embed");
+        assert_ne!(applied["model_accuracy"], on_embed["model_accuracy"]);
     }
 
     #[test]

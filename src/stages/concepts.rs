@@ -180,6 +180,8 @@ pub struct ConceptScores<'a> {
     pub bank_node: &'a Upstream,
     pub bank: StoredBank,
     pub embed: Option<&'a Upstream>,
+    /// The embeddings of `features`, read to score them; `None` when the bank's own scores serve.
+    pub features: Option<BTreeMap<String, EmbeddedSplit>>,
 }
 
 /// The scores of the bank in the field `concepts`: its own (`features = none`), or its
@@ -193,12 +195,13 @@ pub fn concept_scores<'a>(ctx: &'a Context) -> Result<ConceptScores<'a>> {
                 Some(Value::Stage(name)) => Some(ctx.upstream(name)?),
                 _ => None,
             };
-            Ok(ConceptScores { bank_node, bank, embed })
+            Ok(ConceptScores { bank_node, bank, embed, features: None })
         }
         Value::Stage(name) => {
             let embed = ctx.upstream(name)?;
-            let bank = bank.applied_to(&read_embeddings(&embed.dir)?, &bank_node.stage, &embed.stage)?;
-            Ok(ConceptScores { bank_node, bank, embed: Some(embed) })
+            let features = read_embeddings(&embed.dir)?;
+            let bank = bank.applied_to(&features, &bank_node.stage, &embed.stage)?;
+            Ok(ConceptScores { bank_node, bank, embed: Some(embed), features: Some(features) })
         }
         other => Err(StageError::new(format!("`features` should name an embed stage or be `none`, got {other:?}"))),
     }

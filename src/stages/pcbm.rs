@@ -22,7 +22,7 @@ use super::train::TestScores;
 use super::data::Meta;
 use super::{checkpoint, Context, Result};
 use lthlang::check::Value;
-use lthlang::solvers::elastic_net::{accuracy, kkt_violation, lambda_max, one_hot, ElasticNet, LinearModel, Loss, Penalty};
+use lthlang::solvers::elastic_net::{accuracy, argmax_rows, kkt_violation, lambda_max, one_hot, ElasticNet, LinearModel, Loss, Penalty};
 use lthlang::solvers::standardise::Standardisation;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -60,7 +60,7 @@ fn top(row: ndarray::ArrayView1<f64>, names: &[String], k: usize) -> serde_json:
 }
 
 pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
-    let ConceptScores { bank_node, bank, embed } = concept_scores(ctx)?;
+    let ConceptScores { bank_node, bank, embed, .. } = concept_scores(ctx)?;
     let (train_scores, train_labels) = bank.split("train", &bank_node.dir)?;
     let (test_scores, test_labels) = bank.split("test", &bank_node.dir)?;
     let largest = bank.splits.values().flat_map(|(_, l)| l.iter()).copied().max().unwrap_or(0);
@@ -72,7 +72,8 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     };
     let what = |split: &str| format!("{}: `{split}.labels`", bank_node.dir.join(super::concepts::BANK_FILE).display());
     let train_y = arrays::classes(train_labels, classes, &what("train"))?;
-    let test_y = arrays::classes(test_labels, classes, &what("test"))?;
+    // Every test label must name a class the model has, as the train labels must.
+    arrays::classes(test_labels, classes, &what("test"))?;
 
     let standard = Standardisation::of(train_scores.view());
     let z = standard.apply(train_scores.view());
@@ -104,10 +105,12 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let top_k = usize::try_from(ctx.int("top")?).unwrap_or(1);
     let tops: serde_json::Map<String, serde_json::Value> = class_names.iter().enumerate().map(|(k, name)| (name.clone(), top(fit.model.weight.row(k), &bank.names, top_k))).collect();
     save(&ctx.request.output, &stored)?;
-    let test_logits = arrays::matrix_tensor(&stored.outputs(test_scores.view()))?;
-    let test = TestScores::of(&test_logits, &arrays::labels_tensor(test_labels)?)?;
+    let test_outputs = stored.outputs(test_scores.view());
+    let test_predicted: Vec<i64> = argmax_rows(&test_outputs).into_iter().map(|k| k as i64).collect();
+    let margins = (test_outputs.ncols() == 2).then(|| (&test_outputs.column(1) - &test_outputs.column(0)).to_vec());
+    let test = TestScores::from_predictions(&test_predicted, test_labels, margins.as_deref());
     Ok(json!({
-        "accuracy": split_accuracy(test_scores, &test_y),
+        "accuracy": test.accuracy,
         "balanced_accuracy": test.balanced_accuracy,
         "auroc": test.auroc,
         "train_accuracy": split_accuracy(train_scores, &train_y),

@@ -180,25 +180,31 @@ pub struct TestScores {
 }
 
 impl TestScores {
+    /// What a split without images scores.
+    pub const EMPTY: TestScores = TestScores { accuracy: 0.0, balanced_accuracy: None, auroc: None };
+
     /// The scores of `logits` [n, K] against `labels` [n].
     pub fn of(logits: &Tensor, labels: &Tensor) -> Result<TestScores> {
-        use lthlang::metrics::summary::{balanced_accuracy, binary_auroc};
         let labels: Vec<i64> = Vec::try_from(&labels.f_to_device(tch::Device::Cpu)?)?;
         let logits = logits.f_to_device(tch::Device::Cpu)?;
         let predictions: Vec<i64> = Vec::try_from(&logits.f_argmax(-1, false)?)?;
-        if labels.is_empty() {
-            return Ok(TestScores { accuracy: 0.0, balanced_accuracy: None, auroc: None });
-        }
-        let correct = predictions.iter().zip(&labels).filter(|(p, l)| p == l).count();
-        let auroc = match logits.size().as_slice() {
-            [_, 2] => {
-                let margin: Vec<f64> = Vec::try_from(&(logits.f_select(1, 1)? - logits.f_select(1, 0)?).f_to_kind(Kind::Double)?)?;
-                let positives: Vec<bool> = labels.iter().map(|l| *l == 1).collect();
-                binary_auroc(&margin, &positives).ok()
-            }
+        let margins: Option<Vec<f64>> = match logits.size().as_slice() {
+            [_, 2] => Some(Vec::try_from(&(logits.f_select(1, 1)? - logits.f_select(1, 0)?).f_to_kind(Kind::Double)?)?),
             _ => None,
         };
-        Ok(TestScores { accuracy: correct as f64 / labels.len() as f64, balanced_accuracy: balanced_accuracy(&predictions, &labels).ok(), auroc })
+        Ok(TestScores::from_predictions(&predictions, &labels, margins.as_deref()))
+    }
+
+    /// The scores of predicted classes against `labels`; `margins` (z₁ − z₀ per image) are given
+    /// for binary tasks only.
+    pub fn from_predictions(predictions: &[i64], labels: &[i64], margins: Option<&[f64]>) -> TestScores {
+        use lthlang::metrics::summary::{balanced_accuracy, binary_auroc};
+        if labels.is_empty() {
+            return TestScores::EMPTY;
+        }
+        let correct = predictions.iter().zip(labels).filter(|(p, l)| p == l).count();
+        let auroc = margins.and_then(|m| binary_auroc(m, &labels.iter().map(|l| *l == 1).collect::<Vec<_>>()).ok());
+        TestScores { accuracy: correct as f64 / labels.len() as f64, balanced_accuracy: balanced_accuracy(predictions, labels).ok(), auroc }
     }
 
     /// The scores under `{prefix}accuracy`, `{prefix}balanced_accuracy` and `{prefix}auroc`.
@@ -222,7 +228,7 @@ pub fn test_scores(net: &Network, split: &Split) -> Result<TestScores> {
         logits.push(net.forward(&x, false)?);
     }
     if logits.is_empty() {
-        return Ok(TestScores { accuracy: 0.0, balanced_accuracy: None, auroc: None });
+        return Ok(TestScores::EMPTY);
     }
     TestScores::of(&Tensor::f_cat(&logits, 0)?, &split.labels)
 }
@@ -381,7 +387,7 @@ pub fn train(ctx: &Context, net: &Network, data: &Dataset, recipe: &Recipe, mask
     }
     let test = match data.splits.get("test") {
         Some(test) => test_scores(net, test)?,
-        None => TestScores { accuracy: 0.0, balanced_accuracy: None, auroc: None },
+        None => TestScores::EMPTY,
     };
     Ok(Outcome { history: progress.history, best_epoch: progress.best_epoch, val_accuracy: progress.best_val, test })
 }
