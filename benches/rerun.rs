@@ -13,7 +13,14 @@ const BINARY: &str = env!("CARGO_BIN_EXE_lthlang");
 
 fn run(file: &Path, cache: &Path) -> f64 {
     let start = Instant::now();
-    let status = Command::new(BINARY).arg("run").arg(file).arg("--cache").arg(cache).stderr(std::process::Stdio::null()).status().expect("lthlang runs");
+    let status = Command::new(BINARY)
+        .arg("run")
+        .arg(file)
+        .arg("--cache")
+        .arg(cache)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("lthlang runs");
     let seconds = start.elapsed().as_secs_f64();
     assert!(status.success(), "`lthlang run {}` failed", file.display());
     seconds

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-cargo build --release --quiet
+echo "lthlang: building lthlang and its worker (release; the first build takes about 5 minutes)" >&2
+cargo build --release --workspace --bins
 lthlang=./target/release/lthlang
 $lthlang check experiments/quickstart.lth
 $lthlang run experiments/quickstart.lth "$@"

@@ -13,8 +13,11 @@ if ! command -v chromium >/dev/null; then
   "${as_root[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq chromium >/dev/null
 fi
-# The library, the front end and the integration tests run in parallel.
-cargo test --release --lib --bin lthlang --test '*' "$@"
-# The worker's unit tests run one at a time: libtorch has one random generator per process, and
+# The integration tests run `lthlang`, which starts `lthlang-worker` from beside it: build both.
+echo "lthlang: building the workspace (release; the first build takes about 5 minutes)" >&2
+cargo build --release --workspace --bins
+# The front end: its library, binary and the integration tests, in parallel.
+cargo test --release -p lthlang "$@"
+# The worker's tests run one at a time: libtorch has one random generator per process, and
 # tests that seed it and then draw (to build a network, or its inputs) must not interleave.
-cargo test --release --bin lthlang-worker "$@" -- --test-threads=1
+cargo test --release -p lthlang-worker --lib --bins "$@" -- --test-threads=1

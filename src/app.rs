@@ -1,21 +1,21 @@
 //! Carries out one command line. Returns the process exit code: 0 clean (warnings allowed),
 //! 1 problems in the input, 2 usage.
 
-use crate::check::{self, Program};
-use crate::cache::store::{Store, CACHE_ENV};
 use crate::cache::fingerprint;
+use crate::cache::store::{Store, CACHE_ENV};
+use crate::check::{self, Program};
 use crate::cli::{CacheArgs, Cli, Colour, Command, GraphFormat};
-use crate::exec::{self, explain, run::Options};
-use crate::report::progress::{self, Progress};
-use crate::report::{explained, run_folder};
-use std::collections::BTreeSet;
-use std::path::PathBuf;
 use crate::diagnostic::{summary, Style};
+use crate::exec::{self, explain, run::Options};
 use crate::plan;
 use crate::report::console;
+use crate::report::progress::{self, Progress};
+use crate::report::{explained, run_folder};
 use crate::source::Sources;
+use std::collections::BTreeSet;
 use std::io::IsTerminal as _;
 use std::path::Path;
+use std::path::PathBuf;
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_INPUT: u8 = 1;
@@ -33,7 +33,11 @@ pub fn run(cli: &Cli) -> u8 {
                     Ok((_, _, checked)) => {
                         let status = if checked.has_errors() { "failed" } else { "ok" };
                         console::status(&format!("{}: {status} ({})", file.display(), summary(&checked.diagnostics)));
-                        if checked.has_errors() { EXIT_INPUT } else { EXIT_OK }
+                        if checked.has_errors() {
+                            EXIT_INPUT
+                        } else {
+                            EXIT_OK
+                        }
                     }
                     Err(code) => code,
                 };
@@ -72,8 +76,12 @@ pub fn run(cli: &Cli) -> u8 {
             });
             EXIT_OK
         }),
-        Command::Run { file, cache, force, json } => with_program(file, style, |program, sources| run_experiment(file, program, sources, cache, force, *json)),
-        Command::Report { file, cache, open } => with_program(file, style, |program, sources| rerender(file, program, sources, cache, *open)),
+        Command::Run { file, cache, force, json } => {
+            with_program(file, style, |program, sources| run_experiment(file, program, sources, cache, force, *json))
+        }
+        Command::Report { file, cache, open } => {
+            with_program(file, style, |program, sources| rerender(file, program, sources, cache, *open))
+        }
         Command::Status { file, cache } => match open_store(cache, file.as_deref()) {
             Some(store) => match store.entries() {
                 Ok(entries) => {
@@ -166,7 +174,8 @@ fn rerender(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs
         .filter(|(n, (_, fp))| n.kind != crate::kinds::Category::Report && !store.contains(&fp.key()))
         .map(|(n, _)| n.id.as_str())
         .collect();
-    let reports: Vec<String> = program.stages.iter().filter(|s| s.category == crate::kinds::Category::Report).map(|s| s.name.clone()).collect();
+    let reports: Vec<String> =
+        program.stages.iter().filter(|s| s.category == crate::kinds::Category::Report).map(|s| s.name.clone()).collect();
     if reports.is_empty() {
         console::error_line(&format!("{} declares no report stage", file.display()));
         return EXIT_INPUT;
@@ -174,7 +183,12 @@ fn rerender(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs
     if !missing.is_empty() {
         let shown: Vec<&str> = missing.iter().take(5).copied().collect();
         let more = if missing.len() > 5 { format!(" and {} more", missing.len() - 5) } else { String::new() };
-        console::error_line(&format!("the cache lacks {} node(s) the report needs ({}{more}); run `lthlang run {}` first", missing.len(), shown.join(", "), file.display()));
+        console::error_line(&format!(
+            "the cache lacks {} node(s) the report needs ({}{more}); run `lthlang run {}` first",
+            missing.len(),
+            shown.join(", "),
+            file.display()
+        ));
         return EXIT_FAILED;
     }
     let code = run_experiment(file, program, sources, cache, &reports, false);
@@ -204,7 +218,12 @@ fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &Cac
     let started = std::time::Instant::now();
     let fingerprints = fingerprint::of_plan(program, &plan);
     let document = document(file, program, sources, &plan, &fingerprints);
-    let options = Options { force: force.iter().cloned().collect(), worker: exec::worker::worker_path(), log: Some(folder.join("worker.log")), document };
+    let options = Options {
+        force: force.iter().cloned().collect(),
+        worker: exec::worker::worker_path(),
+        log: Some(folder.join("worker.log")),
+        document,
+    };
     let mode = if json {
         progress::Mode::Json
     } else if std::io::stderr().is_terminal() {
@@ -242,7 +261,10 @@ fn collect_garbage(files: &[PathBuf], cache: &CacheArgs, dry_run: bool, style: S
                     reachable.extend(fingerprint::of_plan(&program, &plan).into_iter().map(|(_, fp)| fp.key()));
                 }
                 None => {
-                    console::error_line(&format!("{} has errors; gc needs every experiment to check clean so it keeps what they use", file.display()));
+                    console::error_line(&format!(
+                        "{} has errors; gc needs every experiment to check clean so it keeps what they use",
+                        file.display()
+                    ));
                     return EXIT_INPUT;
                 }
             },
@@ -259,8 +281,14 @@ fn collect_garbage(files: &[PathBuf], cache: &CacheArgs, dry_run: bool, style: S
     let doomed: Vec<_> = entries.iter().filter(|e| !reachable.contains(&e.key)).collect();
     let bytes: u64 = doomed.iter().map(|e| e.bytes).sum();
     for entry in &doomed {
-        let what = entry.fingerprint.as_ref().map_or_else(|| "unreadable fingerprint".to_owned(), |fp| format!("{} {}", fp.kind, fp.method));
-        console::output(&format!("{} {}  {what}  {}\n", if dry_run { "would delete" } else { "deleted" }, &entry.key[..16.min(entry.key.len())], run_folder::bytes(entry.bytes)));
+        let what =
+            entry.fingerprint.as_ref().map_or_else(|| "unreadable fingerprint".to_owned(), |fp| format!("{} {}", fp.kind, fp.method));
+        console::output(&format!(
+            "{} {}  {what}  {}\n",
+            if dry_run { "would delete" } else { "deleted" },
+            &entry.key[..16.min(entry.key.len())],
+            run_folder::bytes(entry.bytes)
+        ));
         if !dry_run {
             if let Err(e) = store.discard(&entry.key) {
                 console::error_line(&format!("cannot delete `{}`: {e}", entry.dir.display()));
@@ -274,7 +302,13 @@ fn collect_garbage(files: &[PathBuf], cache: &CacheArgs, dry_run: bool, style: S
 }
 
 /// The report's view of the run: the experiment's own source text and every node's key.
-fn document(file: &Path, program: &Program, sources: &Sources, plan: &plan::Plan, fingerprints: &[(String, crate::cache::Fingerprint)]) -> crate::report::stage::Document {
+fn document(
+    file: &Path,
+    program: &Program,
+    sources: &Sources,
+    plan: &plan::Plan,
+    fingerprints: &[(String, crate::cache::Fingerprint)],
+) -> crate::report::stage::Document {
     let text = sources
         .iter()
         .find(|s| matches!(&s.origin, crate::source::Origin::File(_)))
@@ -287,5 +321,10 @@ fn document(file: &Path, program: &Program, sources: &Sources, plan: &plan::Plan
         .zip(fingerprints)
         .map(|(n, (_, fp))| (n.id.clone(), n.stage.clone(), n.kind, n.method.to_owned(), fp.key()))
         .collect();
-    crate::report::stage::Document { experiment: program.experiment.name.clone(), source_name: file.display().to_string(), source_text: text, nodes }
+    crate::report::stage::Document {
+        experiment: program.experiment.name.clone(),
+        source_name: file.display().to_string(),
+        source_text: text,
+        nodes,
+    }
 }

@@ -8,8 +8,8 @@
 pub mod app;
 pub mod cache;
 pub mod check;
-pub mod compare;
 pub mod cli;
+pub mod compare;
 pub mod diagnostic;
 pub mod exec;
 pub mod kinds;

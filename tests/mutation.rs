@@ -151,11 +151,8 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let folders = [
-            ("CUB_ROOT", "CUB_200_2011", "cub200"),
-            ("HAM10000_ROOT", "HAM10000", "ham10000"),
-            ("DERM7PT_ROOT", "release_v0", "derm7pt"),
-        ];
+        let folders =
+            [("CUB_ROOT", "CUB_200_2011", "cub200"), ("HAM10000_ROOT", "HAM10000", "ham10000"), ("DERM7PT_ROOT", "release_v0", "derm7pt")];
         let mut env = Vec::new();
         for (var, folder, method) in folders {
             let root = dir.path().join(folder);
@@ -184,7 +181,26 @@ fn fixture() -> &'static Fixture {
                 vocabulary.extend(method.fields.iter().map(|f| f.name.to_owned()));
             }
         }
-        vocabulary.extend(["use", "preset", "experiment", "none", "true", "false", "std", "env", "file", "step", "epoch", "round", "cuda", "top_iou", "sample"].map(String::from));
+        vocabulary.extend(
+            [
+                "use",
+                "preset",
+                "experiment",
+                "none",
+                "true",
+                "false",
+                "std",
+                "env",
+                "file",
+                "step",
+                "epoch",
+                "round",
+                "cuda",
+                "top_iou",
+                "sample",
+            ]
+            .map(String::from),
+        );
         Fixture { _dir: dir, env, files, vocabulary: vocabulary.into_iter().collect() }
     })
 }
@@ -208,7 +224,12 @@ fn check_codes(path: &Path, text: &str) -> Option<Vec<&'static str>> {
         for label in std::iter::once(&d.primary).chain(&d.secondary) {
             let source = sources.try_get(label.span.source).unwrap_or_else(|| panic!("label in an unknown source: {d:?}"));
             let range = label.span.range();
-            assert!(source.text.get(range.clone()).is_some(), "label span {range:?} is not a char range of `{}` ({} bytes): {d:?}", source.name, source.text.len());
+            assert!(
+                source.text.get(range.clone()).is_some(),
+                "label span {range:?} is not a char range of `{}` ({} bytes): {d:?}",
+                source.name,
+                source.text.len()
+            );
         }
         let plain = render(d, &sources, Style::PLAIN);
         assert!(plain.contains(d.code), "rendered diagnostic lacks its code `{}`:\n{plain}", d.code);
@@ -729,7 +750,9 @@ fn regression_deep_nesting_is_a_diagnostic_not_a_stack_overflow() {
 fn regression_seeds_must_be_distinct_and_present() {
     let quickstart = std::fs::read_to_string(manifest_dir().join("experiments/quickstart.lth")).unwrap();
     assert!(quickstart.contains("seeds  = [0]"));
-    for (seeds, code) in [("[1, 1]", "lth::check::duplicate_name"), ("[0, 2, 0]", "lth::check::duplicate_name"), ("[]", "lth::check::out_of_range")] {
+    for (seeds, code) in
+        [("[1, 1]", "lth::check::duplicate_name"), ("[0, 2, 0]", "lth::check::duplicate_name"), ("[]", "lth::check::out_of_range")]
+    {
         let text = quickstart.replace("seeds  = [0]", &format!("seeds = {seeds}"));
         assert_eq!(error_codes(&text), [code], "seeds = {seeds}");
         regression(&text);

@@ -47,7 +47,11 @@ fn quickstart_plan_json() {
     }
 
     let rounds = |stage: &str| -> BTreeSet<u64> {
-        nodes.iter().filter(|n| n["stage"] == stage).map(|n| n["round"].as_u64().unwrap_or_else(|| panic!("`{stage}` nodes have rounds: {n}"))).collect()
+        nodes
+            .iter()
+            .filter(|n| n["stage"] == stage)
+            .map(|n| n["round"].as_u64().unwrap_or_else(|| panic!("`{stage}` nodes have rounds: {n}")))
+            .collect()
     };
     assert_eq!(rounds("tickets"), (1..=6).collect(), "the prune stage has a node per pruning round");
     assert_eq!(rounds("feats"), (0..=6).collect(), "a stage fed by tickets is mapped over round 0 (dense) to 6");

@@ -102,7 +102,8 @@ fn a_rerun_with_nothing_changed_starts_no_worker_and_finds_every_node_cached() {
     let second = events(&output);
     assert_eq!(with_status(&second, "cached"), all_nodes());
     assert!(!second.iter().any(|e| e["event"] == "worker_starting"));
-    let timings: Value = serde_json::from_str(&std::fs::read_to_string(project.dir.path().join("runs/tiny/timings.json")).unwrap()).unwrap();
+    let timings: Value =
+        serde_json::from_str(&std::fs::read_to_string(project.dir.path().join("runs/tiny/timings.json")).unwrap()).unwrap();
     assert_eq!(timings["worker_started"], false);
     assert!(to_run(&project.explain()).is_empty());
 }
@@ -126,7 +127,10 @@ fn changes_rerun_only_what_they_reach() {
     let explained = project.explain();
     assert_eq!(to_run(&explained), set(&["tickets[1]", "tickets[2]", "tickets[3]"]));
     let first_round = explained.iter().find(|n| n["id"] == "tickets[1]").unwrap();
-    assert_eq!(first_round["reasons"][0], serde_json::json!({"reason": "field_changed", "field": "rate", "old": {"fraction": 0.5}, "new": {"fraction": 0.3}}));
+    assert_eq!(
+        first_round["reasons"][0],
+        serde_json::json!({"reason": "field_changed", "field": "rate", "old": {"fraction": 0.5}, "new": {"fraction": 0.3}})
+    );
     let (code, events) = project.run(&[]);
     assert_eq!(code, 0);
     assert_eq!(with_status(&events, "computed"), set(&["tickets[1]", "tickets[2]", "tickets[3]"]));
@@ -185,7 +189,10 @@ fn runs_killed_at_several_points_resume_to_the_same_metrics() {
     // Worker events are relayed flattened: {"event": "worker", ...} carries the worker's own
     // event under the same object, so match on the inner fields.
     let inner = |e: &Value, kind: &str, node: &str, epoch: Option<u64>| {
-        e["event"] == "worker" && e["worker"]["event"] == kind && e["worker"]["node"] == node && epoch.is_none_or(|n| e["worker"]["epoch"] == n)
+        e["event"] == "worker"
+            && e["worker"]["event"] == kind
+            && e["worker"]["node"] == node
+            && epoch.is_none_or(|n| e["worker"]["epoch"] == n)
     };
     let points: Vec<Box<dyn Fn(&Value) -> bool>> = vec![
         Box::new(move |e| inner(e, "started", "data", None)),
@@ -332,7 +339,10 @@ fn report_refuses_to_render_before_the_results_exist() {
     let output = project.command(&["report"]).output().unwrap();
     assert_eq!(output.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("the cache lacks 9 node(s) the report needs (data, net, dense, tickets[1], tickets[2] and 4 more)"), "{stderr}");
+    assert!(
+        stderr.contains("the cache lacks 9 node(s) the report needs (data, net, dense, tickets[1], tickets[2] and 4 more)"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -342,7 +352,10 @@ fn several_seeds_give_means_with_intervals_for_every_metric() {
     assert_eq!(code, 0, "{events:?}");
     let metrics = project.metrics();
     let lth = metrics["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "lth").unwrap();
-    let compare: Value = serde_json::from_str(&std::fs::read_to_string(project.cache().join("entries").join(lth["key"].as_str().unwrap()).join("compare.json")).unwrap()).unwrap();
+    let compare: Value = serde_json::from_str(
+        &std::fs::read_to_string(project.cache().join("entries").join(lth["key"].as_str().unwrap()).join("compare.json")).unwrap(),
+    )
+    .unwrap();
     for round in compare["networks"][0]["rounds"].as_array().unwrap() {
         let interval = round["interval"].as_array().unwrap_or_else(|| panic!("no interval in {round}"));
         let (low, high, mean) = (interval[0].as_f64().unwrap(), interval[1].as_f64().unwrap(), round["accuracy"].as_f64().unwrap());
@@ -426,7 +439,9 @@ fn the_report_names_the_images_a_dataset_skipped() {
     for (class, colour) in [("red", [200u8, 30, 30]), ("blue", [30, 30, 200])] {
         std::fs::create_dir_all(root.join(class)).unwrap();
         for i in 0..8u8 {
-            let picture = image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([colour[0], colour[1].wrapping_add(i * 7), colour[2].wrapping_add((x + y) as u8)]));
+            let picture = image::RgbImage::from_fn(8, 8, |x, y| {
+                image::Rgb([colour[0], colour[1].wrapping_add(i * 7), colour[2].wrapping_add((x + y) as u8)])
+            });
             picture.save(root.join(class).join(format!("{i}.png"))).unwrap();
         }
     }

@@ -28,7 +28,8 @@ report summary = json { include = [lth] }
 
 fn run(dir: &Path) -> Value {
     std::fs::write(dir.join("study.lth"), EXPERIMENT).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_lthlang")).arg("run").arg(dir.join("study.lth")).env_remove("LTHLANG_CACHE").output().unwrap();
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_lthlang")).arg("run").arg(dir.join("study.lth")).env_remove("LTHLANG_CACHE").output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_str(&std::fs::read_to_string(dir.join("runs/study/metrics.json")).unwrap()).unwrap()
 }
@@ -54,7 +55,9 @@ fn the_study_on_shapes_beats_chance_repeats_exactly_and_its_explanations_beat_th
     // The same seed in a fresh cache gives identical metrics and identical mask bytes.
     let again = run(second.path());
     assert_eq!(metrics, again);
-    let mask = |dir: &Path, m: &Value| std::fs::read(dir.join(".lth/cache/entries").join(node(m, "tickets[1]")["key"].as_str().unwrap()).join("mask.safetensors")).unwrap();
+    let mask = |dir: &Path, m: &Value| {
+        std::fs::read(dir.join(".lth/cache/entries").join(node(m, "tickets[1]")["key"].as_str().unwrap()).join("mask.safetensors")).unwrap()
+    };
     let (a, b) = (mask(first.path(), &metrics), mask(second.path(), &again));
     let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count();
     assert!(a.len() == b.len() && differing == 0, "the masks of two runs differ in {differing} of {} bytes", a.len());

@@ -50,7 +50,10 @@ fn cub_fixture(base: &Path) -> PathBuf {
 /// The HAM10000 release: the metadata table beside its two image folders.
 fn ham10000_fixture(base: &Path) -> PathBuf {
     let root = base.join("HAM10000");
-    write(&root.join("HAM10000_metadata.csv"), "lesion_id,image_id,dx,dx_type,age,sex,localization\nHAM_0000118,ISIC_0027419,bkl,histo,80.0,male,scalp\n");
+    write(
+        &root.join("HAM10000_metadata.csv"),
+        "lesion_id,image_id,dx,dx_type,age,sex,localization\nHAM_0000118,ISIC_0027419,bkl,histo,80.0,male,scalp\n",
+    );
     write(&root.join("HAM10000_images_part_1/ISIC_0027419.jpg"), "");
     fs::create_dir_all(root.join("HAM10000_images_part_2")).expect("create fixture folder");
     root
@@ -85,7 +88,9 @@ fn every_shipped_file_checks_clean() {
     let (cub, ham, derm) = (cub_fixture(data.path()), ham10000_fixture(data.path()), derm7pt_fixture(data.path()));
     let variables = [("CUB_ROOT", cub.as_path()), ("HAM10000_ROOT", ham.as_path()), ("DERM7PT_ROOT", derm.as_path())];
     let files = shipped_files();
-    for expected in ["experiments/quickstart.lth", "experiments/cub200_resnet50.lth", "experiments/ham10000_inception_v3.lth", "stdlib/datasets.lth"] {
+    for expected in
+        ["experiments/quickstart.lth", "experiments/cub200_resnet50.lth", "experiments/ham10000_inception_v3.lth", "stdlib/datasets.lth"]
+    {
         assert!(files.contains(&PathBuf::from(expected)), "{expected} is shipped");
     }
     let mut failures = Vec::new();

@@ -4,8 +4,8 @@
 
 use crate::check::{Program, Stage, Value, Written};
 use crate::exec::job::stream_seed;
-use crate::plan::Plan;
 use crate::kinds::{Category, Effect};
+use crate::plan::Plan;
 use crate::source::Span;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -85,7 +85,9 @@ fn file_hashes(stage: &Stage) -> BTreeMap<String, String> {
         .filter(|(_, f)| f.effect == Effect::Result)
         .filter_map(|(name, f)| match &f.value {
             Value::Path(path) if path.is_file() => {
-                let hash = std::fs::read(path).map(|bytes| blake3::hash(&bytes).to_hex().to_string()).unwrap_or_else(|e| format!("unreadable: {e}"));
+                let hash = std::fs::read(path)
+                    .map(|bytes| blake3::hash(&bytes).to_hex().to_string())
+                    .unwrap_or_else(|e| format!("unreadable: {e}"));
                 Some((name.clone(), hash))
             }
             _ => None,
@@ -124,12 +126,27 @@ pub fn field_spans(stage: &Stage) -> BTreeMap<String, Span> {
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Reason {
     NoEntry,
-    FieldChanged { field: String, old: Option<Value>, new: Option<Value>, #[serde(skip)] span: Option<Span> },
-    InputChanged { input: String },
-    FileChanged { field: String },
-    VersionChanged { old: u32, new: u32 },
+    FieldChanged {
+        field: String,
+        old: Option<Value>,
+        new: Option<Value>,
+        #[serde(skip)]
+        span: Option<Span>,
+    },
+    InputChanged {
+        input: String,
+    },
+    FileChanged {
+        field: String,
+    },
+    VersionChanged {
+        old: u32,
+        new: u32,
+    },
     SeedChanged,
-    Corrupt { detail: String },
+    Corrupt {
+        detail: String,
+    },
     Forced,
 }
 

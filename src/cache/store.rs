@@ -195,7 +195,11 @@ impl Store {
     /// under a lock of its own, so concurrent runs of one experiment keep each other's records;
     /// nothing is written when the records are already these.
     pub fn remember(&self, experiment: &str, nodes: &[(&str, &Fingerprint)]) -> io::Result<()> {
-        let lock = File::options().create(true).truncate(false).write(true).open(self.root.join("locks").join(format!("last.{}.lock", file_safe(experiment))))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join("locks").join(format!("last.{}.lock", file_safe(experiment))))?;
         lock.lock()?;
         let mut all = self.last_run(experiment);
         let before = all.len();

@@ -22,14 +22,32 @@ pub enum Value {
     Path(PathBuf),
     None,
     Stage(String),
-    Split { dataset: String, split: String },
-    Sample { dataset: String, split: String, count: i64, seed: i64 },
-    ConceptLabels { dataset: String },
-    ClassesOf { dataset: String },
+    Split {
+        dataset: String,
+        split: String,
+    },
+    Sample {
+        dataset: String,
+        split: String,
+        count: i64,
+        seed: i64,
+    },
+    ConceptLabels {
+        dataset: String,
+    },
+    ClassesOf {
+        dataset: String,
+    },
     /// `step(every = 30, gamma = 0.1)`, `epoch(3)`, `top_iou(20%)`, `cuda(1)`, `round(0)`.
-    Call { function: String, args: BTreeMap<String, Value> },
+    Call {
+        function: String,
+        args: BTreeMap<String, Value>,
+    },
     List(Vec<Value>),
-    Configured { stage: String, fields: BTreeMap<String, Value> },
+    Configured {
+        stage: String,
+        fields: BTreeMap<String, Value>,
+    },
 }
 
 impl Value {
@@ -37,7 +55,10 @@ impl Value {
     pub fn references(&self, out: &mut Vec<String>) {
         match self {
             Value::Stage(s) | Value::Configured { stage: s, .. } => out.push(s.clone()),
-            Value::Split { dataset, .. } | Value::Sample { dataset, .. } | Value::ConceptLabels { dataset } | Value::ClassesOf { dataset } => out.push(dataset.clone()),
+            Value::Split { dataset, .. }
+            | Value::Sample { dataset, .. }
+            | Value::ConceptLabels { dataset }
+            | Value::ClassesOf { dataset } => out.push(dataset.clone()),
             Value::List(items) => items.iter().for_each(|v| v.references(out)),
             Value::Call { args, .. } => args.values().for_each(|v| v.references(out)),
             _ => {}

@@ -34,7 +34,12 @@ impl Scope {
         for decl in module.declarations.iter().filter(|d| d.preset) {
             let category = category_of(decl);
             if let Some(earlier) = presets.get(&decl.name.name) {
-                let mut d = Diagnostic::error(codes::DUPLICATE_NAME, decl.name.span, format!("preset `{}` is defined twice", decl.name.name), "defined again here");
+                let mut d = Diagnostic::error(
+                    codes::DUPLICATE_NAME,
+                    decl.name.span,
+                    format!("preset `{}` is defined twice", decl.name.name),
+                    "defined again here",
+                );
                 d = d.with_label(earlier.declaration.name.span, "first defined here");
                 diagnostics.push(d.with_help("rename one of them"));
                 continue;
@@ -46,9 +51,14 @@ impl Scope {
         for decl in module.declarations.iter().filter(|d| !d.preset) {
             if let Some(earlier) = scope.stages.get(&decl.name.name) {
                 diagnostics.push(
-                    Diagnostic::error(codes::DUPLICATE_NAME, decl.name.span, format!("stage `{}` is declared twice", decl.name.name), "declared again here")
-                        .with_label(earlier.name_span, "first declared here")
-                        .with_help("stage names must be unique in a file; rename one of them"),
+                    Diagnostic::error(
+                        codes::DUPLICATE_NAME,
+                        decl.name.span,
+                        format!("stage `{}` is declared twice", decl.name.name),
+                        "declared again here",
+                    )
+                    .with_label(earlier.name_span, "first declared here")
+                    .with_help("stage names must be unique in a file; rename one of them"),
                 );
                 continue;
             }
@@ -84,7 +94,8 @@ impl Scope {
                         presets.reverse();
                         return Some((method, presets));
                     }
-                    let owners: Vec<&Declaration> = decl.preset.then_some(decl).into_iter().chain(presets.iter().map(|p| &p.declaration)).collect();
+                    let owners: Vec<&Declaration> =
+                        decl.preset.then_some(decl).into_iter().chain(presets.iter().map(|p| &p.declaration)).collect();
                     if let Some(cycle) = preset_cycle(category, &owners, base) {
                         diagnostics.push(cycle);
                         return None;
@@ -103,11 +114,19 @@ impl Scope {
         let help = match self.presets.get(&base.name).filter(|p| p.category != category) {
             Some(p) => Some(format!("`{}` is a {} preset, not a {category} one", base.name, p.category)),
             None => did_you_mean(&base.name, candidates.iter().copied()).or_else(|| {
-                Some(format!("{category} methods: {}; presets come into scope with `use std.<module>`", one_of(&category.methods().iter().map(|m| m.name).collect::<Vec<_>>())))
+                Some(format!(
+                    "{category} methods: {}; presets come into scope with `use std.<module>`",
+                    one_of(&category.methods().iter().map(|m| m.name).collect::<Vec<_>>())
+                ))
             }),
         };
-        Diagnostic::error(codes::UNKNOWN_METHOD, base.span, format!("unknown {category} method or preset `{}`", base.name), format!("not a {category} method or preset in scope"))
-            .with_help_opt(help)
+        Diagnostic::error(
+            codes::UNKNOWN_METHOD,
+            base.span,
+            format!("unknown {category} method or preset `{}`", base.name),
+            format!("not a {category} method or preset in scope"),
+        )
+        .with_help_opt(help)
     }
 }
 
@@ -129,7 +148,12 @@ fn preset_cycle(category: Category, owners: &[&Declaration], base: &crate::synta
     };
     let methods: Vec<&str> = category.methods().iter().map(|m| m.name).collect();
     let first = members[0];
-    let mut d = Diagnostic::error(codes::CYCLE, first.base.span, format!("presets {names} build on each other"), format!("`{}` builds on `{}`", first.name.name, first.base.name));
+    let mut d = Diagnostic::error(
+        codes::CYCLE,
+        first.base.span,
+        format!("presets {names} build on each other"),
+        format!("`{}` builds on `{}`", first.name.name, first.base.name),
+    );
     for other in &members[1..] {
         d = d.with_label(other.base.span, format!("`{}` builds on `{}`", other.name.name, other.base.name));
     }
@@ -159,11 +183,17 @@ fn import(sources: &mut Sources, item: &crate::syntax::ast::Use, presets: &mut H
     }
     let module_name = &path[1];
     let Some(text) = stdlib::module(&module_name.name) else {
-        diagnostics.push(unknown_module(module_name.span, &format!("std.{}", module_name.name), closest(&module_name.name, modules.iter().copied()).map(|g| format!("did you mean `std.{g}`?"))));
+        diagnostics.push(unknown_module(
+            module_name.span,
+            &format!("std.{}", module_name.name),
+            closest(&module_name.name, modules.iter().copied()).map(|g| format!("did you mean `std.{g}`?")),
+        ));
         return;
     };
     let static_name = stdlib::MODULES.iter().find(|(n, _)| *n == module_name.name).map_or("", |(n, _)| *n);
-    let id = sources.find_stdlib(static_name).unwrap_or_else(|| sources.add(Origin::Stdlib(static_name), format!("std/{static_name}.lth"), text));
+    let id = sources
+        .find_stdlib(static_name)
+        .unwrap_or_else(|| sources.add(Origin::Stdlib(static_name), format!("std/{static_name}.lth"), text));
     let module = match crate::syntax::parse(id, text) {
         Ok(module) => module,
         Err(mut errors) => {
@@ -185,8 +215,16 @@ fn import(sources: &mut Sources, item: &crate::syntax::ast::Use, presets: &mut H
         let module = crate::syntax::parse(id, text).unwrap_or_default();
         let names: Vec<&str> = module.declarations.iter().map(|d| d.name.name.as_str()).collect();
         diagnostics.push(
-            Diagnostic::error(codes::UNKNOWN_NAME, wanted.span, format!("`std.{}` has no preset `{}`", module_name.name, wanted.name), "not in this module")
-                .with_help(did_you_mean(&wanted.name, names.iter().copied()).unwrap_or_else(|| format!("presets in `std.{}`: {}", module_name.name, one_of(&names)))),
+            Diagnostic::error(
+                codes::UNKNOWN_NAME,
+                wanted.span,
+                format!("`std.{}` has no preset `{}`", module_name.name, wanted.name),
+                "not in this module",
+            )
+            .with_help(
+                did_you_mean(&wanted.name, names.iter().copied())
+                    .unwrap_or_else(|| format!("presets in `std.{}`: {}", module_name.name, one_of(&names))),
+            ),
         );
     }
 }
@@ -227,11 +265,23 @@ pub fn resolve(sources: &Sources, root: SourceId, module: &Module, scope: &Scope
         let written: HashSet<&str> = decl.fields.iter().map(|f| f.name.name.as_str()).collect();
         for spec in method.fields.iter().filter(|s| s.default.is_none() && !fields.contains_key(s.name) && !written.contains(s.name)) {
             typer.diagnostics.push(
-                Diagnostic::error(codes::MISSING_FIELD, decl.name.span, format!("`{}` needs the field `{}`", decl.name.name, spec.name), format!("`{}` is required by `{}`", spec.name, method.name))
-                    .with_help(format!("add `{} = ...`: {}", spec.name, spec.doc)),
+                Diagnostic::error(
+                    codes::MISSING_FIELD,
+                    decl.name.span,
+                    format!("`{}` needs the field `{}`", decl.name.name, spec.name),
+                    format!("`{}` is required by `{}`", spec.name, method.name),
+                )
+                .with_help(format!("add `{} = ...`: {}", spec.name, spec.doc)),
             );
         }
-        stages.push(Stage { name: decl.name.name.clone(), category: header.category, method, fields, span: decl.span, name_span: decl.name.span });
+        stages.push(Stage {
+            name: decl.name.name.clone(),
+            category: header.category,
+            method,
+            fields,
+            span: decl.span,
+            name_span: decl.name.span,
+        });
     }
     let experiment = experiment(sources, root, module, &mut typer);
     Program { experiment, stages }
@@ -282,7 +332,9 @@ fn experiment(sources: &Sources, root: SourceId, module: &Module, typer: &mut Ty
     let device = match values.get("device") {
         Some(Value::Word(w)) if w == "cpu" => Device::Cpu,
         Some(Value::Word(w)) if w == "cuda" => Device::Cuda(0),
-        Some(Value::Call { args, .. }) => Device::Cuda(args.get("index").and_then(Value::as_int).and_then(|i| u32::try_from(i).ok()).unwrap_or(0)),
+        Some(Value::Call { args, .. }) => {
+            Device::Cuda(args.get("index").and_then(Value::as_int).and_then(|i| u32::try_from(i).ok()).unwrap_or(0))
+        }
         _ => Device::Auto,
     };
     Experiment { name, seeds, device }

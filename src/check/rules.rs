@@ -48,7 +48,8 @@ pub fn check_cycles(program: &Program, diagnostics: &mut Vec<Diagnostic>) -> boo
 }
 
 pub fn check_cross_stage(sources: &Sources, module: &Module, program: &Program, diagnostics: &mut Vec<Diagnostic>) {
-    let declarations: HashMap<&str, &Declaration> = module.declarations.iter().filter(|d| !d.preset).map(|d| (d.name.name.as_str(), d)).collect();
+    let declarations: HashMap<&str, &Declaration> =
+        module.declarations.iter().filter(|d| !d.preset).map(|d| (d.name.name.as_str(), d)).collect();
     for stage in &program.stages {
         let Some(decl) = declarations.get(stage.name.as_str()) else { continue };
         check_layers(program, stage, diagnostics);
@@ -91,9 +92,17 @@ fn check_layers(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnost
         let Some(layer) = table.iter().find(|l| &l.name == name) else {
             let top_level: Vec<&str> = table.iter().filter(|l| !l.name.contains('.')).map(|l| l.name.as_str()).collect();
             diagnostics.push(
-                Diagnostic::error(codes::UNKNOWN_LAYER, span, format!("model `{}` ({}) has no layer `{name}`", model.name, model.method.name), "no such layer")
-                    .with_label(model.name_span, format!("`{}` is declared here", model.name))
-                    .with_help(did_you_mean(name, table.iter().map(|l| l.name.as_str())).unwrap_or_else(|| format!("top-level layers: {}", top_level.join(", ")))),
+                Diagnostic::error(
+                    codes::UNKNOWN_LAYER,
+                    span,
+                    format!("model `{}` ({}) has no layer `{name}`", model.name, model.method.name),
+                    "no such layer",
+                )
+                .with_label(model.name_span, format!("`{}` is declared here", model.name))
+                .with_help(
+                    did_you_mean(name, table.iter().map(|l| l.name.as_str()))
+                        .unwrap_or_else(|| format!("top-level layers: {}", top_level.join(", "))),
+                ),
             );
             continue;
         };
@@ -126,7 +135,12 @@ fn check_series(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnost
     let series = program.series(&stage.name);
     if series.len() > 1 {
         let names: Vec<String> = series.iter().map(|s| format!("`{s}`")).collect();
-        let mut d = Diagnostic::error(codes::MIXED_SERIES, stage.name_span, format!("`{}` reads the rounds of several ticket series: {}", stage.name, names.join(", ")), "mixes ticket series");
+        let mut d = Diagnostic::error(
+            codes::MIXED_SERIES,
+            stage.name_span,
+            format!("`{}` reads the rounds of several ticket series: {}", stage.name, names.join(", ")),
+            "mixes ticket series",
+        );
         for prune in series.iter().filter_map(|s| program.stage(s)) {
             d = d.with_label(prune.name_span, format!("a ticket series `{}` reads", stage.name));
         }
@@ -145,9 +159,14 @@ fn check_rewind(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnost
     let epochs = train.value("epochs").and_then(Value::as_int).unwrap_or(0);
     if k > epochs {
         diagnostics.push(
-            Diagnostic::error(codes::OUT_OF_RANGE, span_of(stage, "rewind"), format!("`{}` trains for {epochs} epochs; there is no epoch {k} to rewind to", train.name), "epoch out of range")
-                .with_label(train.name_span, format!("`{}` is declared here", train.name))
-                .with_help(format!("rewind to an epoch from 0 to {epochs}")),
+            Diagnostic::error(
+                codes::OUT_OF_RANGE,
+                span_of(stage, "rewind"),
+                format!("`{}` trains for {epochs} epochs; there is no epoch {k} to rewind to", train.name),
+                "epoch out of range",
+            )
+            .with_label(train.name_span, format!("`{}` is declared here", train.name))
+            .with_help(format!("rewind to an epoch from 0 to {epochs}")),
         );
     }
 }
@@ -190,11 +209,26 @@ fn check_compare(sources: &Sources, program: &Program, stage: &Stage, decl: &Dec
             nearest.truncate(2);
             nearest.sort_unstable();
             let listed: Vec<String> = nearest.iter().map(|r| format!("round {r} leaves {:.2}%", remaining(rate, *r) * 100.0)).collect();
-            let precision = if places == 0 { "whole percent".to_owned() } else { format!("{places} decimal place{}", if places == 1 { "" } else { "s" }) };
+            let precision = if places == 0 {
+                "whole percent".to_owned()
+            } else {
+                format!("{places} decimal place{}", if places == 1 { "" } else { "s" })
+            };
             diagnostics.push(
-                Diagnostic::error(codes::SPARSITY_UNREACHED, item.span, format!("no round of `{}` leaves {written}% of the weights", prune.name), "no round matches")
-                    .with_label(span_of(prune, "rate"), format!("`{}` removes {:.4}% per round for {rounds} rounds", prune.name, rate * 100.0).replace(".0000%", "%"))
-                    .with_help(format!("nearest: {}; a value matches a round when the exact share, rounded to the {precision} written, equals it", listed.join(", "))),
+                Diagnostic::error(
+                    codes::SPARSITY_UNREACHED,
+                    item.span,
+                    format!("no round of `{}` leaves {written}% of the weights", prune.name),
+                    "no round matches",
+                )
+                .with_label(
+                    span_of(prune, "rate"),
+                    format!("`{}` removes {:.4}% per round for {rounds} rounds", prune.name, rate * 100.0).replace(".0000%", "%"),
+                )
+                .with_help(format!(
+                    "nearest: {}; a value matches a round when the exact share, rounded to the {precision} written, equals it",
+                    listed.join(", ")
+                )),
             );
         }
     }
@@ -206,9 +240,14 @@ fn check_compare(sources: &Sources, program: &Program, stage: &Stage, decl: &Dec
             let (_, rounds) = schedule(prune);
             if k > i64::from(rounds) {
                 diagnostics.push(
-                    Diagnostic::error(codes::OUT_OF_RANGE, span_of(stage, field), format!("`round({k})` does not exist: `{}` has rounds 0 to {rounds}", prune.name), "round out of range")
-                        .with_label(prune.name_span, format!("`{}` is declared here", prune.name))
-                        .with_help("round 0 is the dense network; pick a reference round within the schedule"),
+                    Diagnostic::error(
+                        codes::OUT_OF_RANGE,
+                        span_of(stage, field),
+                        format!("`round({k})` does not exist: `{}` has rounds 0 to {rounds}", prune.name),
+                        "round out of range",
+                    )
+                    .with_label(prune.name_span, format!("`{}` is declared here", prune.name))
+                    .with_help("round 0 is the dense network; pick a reference round within the schedule"),
                 );
             }
         }

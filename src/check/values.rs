@@ -50,8 +50,13 @@ impl Typer<'_> {
         if let ExprKind::Call { function, .. } = &expr.kind {
             if !FUNCTIONS.contains(&function.name.as_str()) {
                 return self.push(
-                    Diagnostic::error(codes::UNKNOWN_FUNCTION, function.span, format!("unknown function `{}`", function.name), "not a built-in function")
-                        .with_help_opt(did_you_mean(&function.name, FUNCTIONS.iter().copied())),
+                    Diagnostic::error(
+                        codes::UNKNOWN_FUNCTION,
+                        function.span,
+                        format!("unknown function `{}`", function.name),
+                        "not a built-in function",
+                    )
+                    .with_help_opt(did_you_mean(&function.name, FUNCTIONS.iter().copied())),
                 );
             }
         }
@@ -65,7 +70,9 @@ impl Typer<'_> {
         }
         match ty {
             Ty::Int { min, max } => match expr.kind {
-                ExprKind::Integer(n) => self.in_range(n as f64, *min as f64, *max as f64, expr.span, &ty.expected()).map(|()| Value::Int(n)),
+                ExprKind::Integer(n) => {
+                    self.in_range(n as f64, *min as f64, *max as f64, expr.span, &ty.expected()).map(|()| Value::Int(n))
+                }
                 _ => self.mismatch(expr, ty),
             },
             Ty::Float { min, max, open_min } => {
@@ -75,7 +82,12 @@ impl Typer<'_> {
                     _ => return self.mismatch(expr, ty),
                 };
                 if (*open_min && x <= *min) || x < *min || x > *max {
-                    return self.error(codes::OUT_OF_RANGE, expr.span, format!("value `{x}` is out of range"), format!("must be {}", ty.expected()));
+                    return self.error(
+                        codes::OUT_OF_RANGE,
+                        expr.span,
+                        format!("value `{x}` is out of range"),
+                        format!("must be {}", ty.expected()),
+                    );
                 }
                 Some(Value::Float(x))
             }
@@ -91,13 +103,20 @@ impl Typer<'_> {
                         ExprKind::Percent(p) => format!("{p}%"),
                         _ => format!("{x}"),
                     };
-                    return self.error(codes::OUT_OF_RANGE, expr.span, format!("share `{shown}` is out of range"), format!("must be from {} to {}", percent(*min), percent(*max)));
+                    return self.error(
+                        codes::OUT_OF_RANGE,
+                        expr.span,
+                        format!("share `{shown}` is out of range"),
+                        format!("must be from {} to {}", percent(*min), percent(*max)),
+                    );
                 }
                 Some(Value::Fraction(x))
             }
             Ty::Str | Ty::Layer { .. } => match &expr.kind {
                 ExprKind::Str(s) => Some(Value::Str(s.clone())),
-                ExprKind::Call { function, receiver: None, args } if function.name == "env" => self.env(expr, args).map(|(_, v)| Value::Str(v)),
+                ExprKind::Call { function, receiver: None, args } if function.name == "env" => {
+                    self.env(expr, args).map(|(_, v)| Value::Str(v))
+                }
                 _ => self.mismatch(expr, ty),
             },
             Ty::Bool => match &expr.kind {
@@ -130,14 +149,19 @@ impl Typer<'_> {
             },
             Ty::ConceptLabels => self.dataset_member(expr, ty, "concepts"),
             Ty::Classes => match expr.kind {
-                ExprKind::Integer(n) => self.in_range(n as f64, 2.0, 100_000.0, expr.span, "an integer from 2 to 100000").map(|()| Value::Int(n)),
+                ExprKind::Integer(n) => {
+                    self.in_range(n as f64, 2.0, 100_000.0, expr.span, "an integer from 2 to 100000").map(|()| Value::Int(n))
+                }
                 _ => self.dataset_member(expr, ty, "classes"),
             },
             Ty::LrSchedule => match &expr.kind {
                 ExprKind::Name(n) if n == "constant" || n == "cosine" => Some(Value::Word(n.clone())),
                 ExprKind::Name(n) => self.unknown_word(expr.span, n, &["constant", "cosine", "step"]),
                 ExprKind::Call { receiver: None, function, args } if function.name == "step" => {
-                    let params = [("every", Ty::Int { min: 1, max: 100_000 }, None), ("gamma", Ty::Float { min: 0.0, max: 1.0, open_min: true }, None)];
+                    let params = [
+                        ("every", Ty::Int { min: 1, max: 100_000 }, None),
+                        ("gamma", Ty::Float { min: 0.0, max: 1.0, open_min: true }, None),
+                    ];
                     self.call(function.span, &function.name, args, &params)
                 }
                 _ => self.mismatch(expr, ty),
@@ -190,7 +214,12 @@ impl Typer<'_> {
                 ExprKind::Range { start, end, inclusive } => {
                     let end = if inclusive { end.saturating_add(1) } else { end };
                     if start < 0 || end <= start || end - start > 1000 {
-                        return self.error(codes::OUT_OF_RANGE, expr.span, "seed range out of range", "must hold 1 to 1000 seeds, none negative");
+                        return self.error(
+                            codes::OUT_OF_RANGE,
+                            expr.span,
+                            "seed range out of range",
+                            "must hold 1 to 1000 seeds, none negative",
+                        );
                     }
                     Some(Value::List((start..end).map(Value::Int).collect()))
                 }
@@ -199,7 +228,12 @@ impl Typer<'_> {
                     // every seeded node twice under the same id.
                     let items = self.list_items(expr);
                     if items.is_empty() || items.len() > 1000 {
-                        return self.error(codes::OUT_OF_RANGE, expr.span, format!("{} seeds given", items.len()), "must hold 1 to 1000 seeds");
+                        return self.error(
+                            codes::OUT_OF_RANGE,
+                            expr.span,
+                            format!("{} seeds given", items.len()),
+                            "must hold 1 to 1000 seeds",
+                        );
                     }
                     let seeds = self.list(expr, &Ty::Int { min: 0, max: i64::MAX });
                     let mut first: HashMap<i64, Span> = HashMap::new();
@@ -209,15 +243,24 @@ impl Typer<'_> {
                         if let Some(&at) = first.get(&n) {
                             repeated = true;
                             self.push(
-                                Diagnostic::error(codes::DUPLICATE_NAME, item.span, format!("seed `{n}` is given twice"), "given again here")
-                                    .with_label(at, "first given here")
-                                    .with_help("each seed replicates the whole graph once; remove the repeat"),
+                                Diagnostic::error(
+                                    codes::DUPLICATE_NAME,
+                                    item.span,
+                                    format!("seed `{n}` is given twice"),
+                                    "given again here",
+                                )
+                                .with_label(at, "first given here")
+                                .with_help("each seed replicates the whole graph once; remove the repeat"),
                             );
                         } else {
                             first.insert(n, item.span);
                         }
                     }
-                    if repeated { None } else { seeds }
+                    if repeated {
+                        None
+                    } else {
+                        seeds
+                    }
                 }
             },
             Ty::Sparsities => {
@@ -230,7 +273,12 @@ impl Typer<'_> {
                     match item.kind {
                         ExprKind::Percent(p) if p > 0.0 && p <= 100.0 => out.push(Value::Fraction(p / 100.0)),
                         ExprKind::Percent(_) => {
-                            self.error(codes::OUT_OF_RANGE, item.span, "weights remaining out of range", "must be above 0% and at most 100%");
+                            self.error(
+                                codes::OUT_OF_RANGE,
+                                item.span,
+                                "weights remaining out of range",
+                                "must be above 0% and at most 100%",
+                            );
                         }
                         _ => {
                             self.mismatch(item, &Ty::Sparsities);
@@ -261,17 +309,29 @@ impl Typer<'_> {
         for field in written {
             if let Some(first) = seen.insert(&field.name.name, field.name.span) {
                 self.push(
-                    Diagnostic::error(codes::DUPLICATE_FIELD, field.name.span, format!("`{}` is set twice", field.name.name), "set again here")
-                        .with_label(first, "first set here")
-                        .with_help("remove one of the two"),
+                    Diagnostic::error(
+                        codes::DUPLICATE_FIELD,
+                        field.name.span,
+                        format!("`{}` is set twice", field.name.name),
+                        "set again here",
+                    )
+                    .with_label(first, "first set here")
+                    .with_help("remove one of the two"),
                 );
                 continue;
             }
             let Some(spec) = specs.iter().find(|s| s.name == field.name.name) else {
                 let names: Vec<&str> = specs.iter().map(|s| s.name).collect();
                 self.push(
-                    Diagnostic::error(codes::UNKNOWN_FIELD, field.name.span, format!("unknown {what} `{}`", field.name.name), format!("not a known {what}"))
-                        .with_help(did_you_mean(&field.name.name, names.iter().copied()).unwrap_or_else(|| format!("known: {}", one_of(&names)))),
+                    Diagnostic::error(
+                        codes::UNKNOWN_FIELD,
+                        field.name.span,
+                        format!("unknown {what} `{}`", field.name.name),
+                        format!("not a known {what}"),
+                    )
+                    .with_help(
+                        did_you_mean(&field.name.name, names.iter().copied()).unwrap_or_else(|| format!("known: {}", one_of(&names))),
+                    ),
                 );
                 continue;
             };
@@ -324,7 +384,12 @@ impl Typer<'_> {
                 Some(category) => Some(format!("`{name}` is a {category} preset, not a stage; declare one with `{category} my_{category} = {name} {{ ... }}` and refer to that")),
                 None => did_you_mean(name, self.stages.keys().map(String::as_str)),
             };
-            return self.push(Diagnostic::error(codes::UNKNOWN_NAME, span, format!("unknown stage `{name}`"), "not declared in this file").with_help_opt(help)).map(|_| String::new());
+            return self
+                .push(
+                    Diagnostic::error(codes::UNKNOWN_NAME, span, format!("unknown stage `{name}`"), "not declared in this file")
+                        .with_help_opt(help),
+                )
+                .map(|_| String::new());
         };
         let output = header.output()?;
         if outputs.contains(&output) {
@@ -332,9 +397,14 @@ impl Typer<'_> {
         }
         let expected = outputs.iter().map(|o| o.article()).collect::<Vec<_>>().join(" or ");
         self.push(
-            Diagnostic::error(codes::TYPE_MISMATCH, span, format!("expected {expected}, found `{name}`, {}", output.article()), format!("this is {}", output.article()))
-                .with_label(header.name_span, format!("`{name}` is declared here"))
-                .with_help(format!("refer to a stage producing {expected}")),
+            Diagnostic::error(
+                codes::TYPE_MISMATCH,
+                span,
+                format!("expected {expected}, found `{name}`, {}", output.article()),
+                format!("this is {}", output.article()),
+            )
+            .with_label(header.name_span, format!("`{name}` is declared here"))
+            .with_help(format!("refer to a stage producing {expected}")),
         )
         .map(|_| String::new())
     }
@@ -364,8 +434,13 @@ impl Typer<'_> {
             _ => DATASET_MEMBERS,
         };
         self.push(
-            Diagnostic::error(codes::UNKNOWN_MEMBER, span, format!("a dataset has no member `{member}`"), format!("expected {}", one_of(expected)))
-                .with_help_opt(did_you_mean(member, expected.iter().copied())),
+            Diagnostic::error(
+                codes::UNKNOWN_MEMBER,
+                span,
+                format!("a dataset has no member `{member}`"),
+                format!("expected {}", one_of(expected)),
+            )
+            .with_help_opt(did_you_mean(member, expected.iter().copied())),
         )
     }
 
@@ -383,11 +458,20 @@ impl Typer<'_> {
         if wanted == "concepts" {
             let method = header.method?;
             if !method.dataset.is_some_and(|f| f.concept_labels) {
-                let labelled: Vec<&str> = Category::Dataset.methods().iter().filter(|m| m.dataset.is_some_and(|f| f.concept_labels)).map(|m| m.name).collect();
+                let labelled: Vec<&str> =
+                    Category::Dataset.methods().iter().filter(|m| m.dataset.is_some_and(|f| f.concept_labels)).map(|m| m.name).collect();
                 return self.push(
-                    Diagnostic::error(codes::NO_CONCEPT_LABELS, expr.span, format!("dataset `{dataset}` has no concept labels"), format!("`{}` datasets carry no concept labels", method.name))
-                        .with_label(header.name_span, format!("`{dataset}` is declared here"))
-                        .with_help(format!("datasets with concept labels: {}; for others, learn a `cav` bank from a labelled probe set such as `derm7pt`", one_of(&labelled))),
+                    Diagnostic::error(
+                        codes::NO_CONCEPT_LABELS,
+                        expr.span,
+                        format!("dataset `{dataset}` has no concept labels"),
+                        format!("`{}` datasets carry no concept labels", method.name),
+                    )
+                    .with_label(header.name_span, format!("`{dataset}` is declared here"))
+                    .with_help(format!(
+                        "datasets with concept labels: {}; for others, learn a `cav` bank from a labelled probe set such as `derm7pt`",
+                        one_of(&labelled)
+                    )),
                 );
             }
             return Some(Value::ConceptLabels { dataset });
@@ -398,7 +482,9 @@ impl Typer<'_> {
     /// `env("VAR")`: the variable's value, or a diagnostic when unset. Returns (name, value).
     fn env(&mut self, expr: &Expr, args: &[Arg]) -> Option<(String, String)> {
         let [Arg { name: None, value: Expr { kind: ExprKind::Str(var), .. } }] = args else {
-            return self.error(codes::BAD_ARGUMENT, expr.span, "`env` takes one string", "expected `env(\"VARIABLE\")`").map(|_| Default::default());
+            return self
+                .error(codes::BAD_ARGUMENT, expr.span, "`env` takes one string", "expected `env(\"VARIABLE\")`")
+                .map(|_| Default::default());
         };
         match std::env::var(var) {
             Ok(value) if !value.is_empty() => Some((var.clone(), value)),
@@ -421,10 +507,17 @@ impl Typer<'_> {
                 (value, Some(var))
             }
             ExprKind::Call { receiver: None, function, args } if function.name == "file" => match args.as_slice() {
-                [Arg { name: None, value }] if matches!(&value.kind, ExprKind::Str(_)) || matches!(&value.kind, ExprKind::Call { receiver: None, function, .. } if function.name == "env") => {
+                [Arg { name: None, value }]
+                    if matches!(&value.kind, ExprKind::Str(_))
+                        || matches!(&value.kind, ExprKind::Call { receiver: None, function, .. } if function.name == "env") =>
+                {
                     return self.path(value, &Ty::Dir { contains: &[] });
                 }
-                _ => return self.error(codes::BAD_ARGUMENT, expr.span, "`file` takes one path", "expected `file(\"path\")`").map(|_| Default::default()),
+                _ => {
+                    return self
+                        .error(codes::BAD_ARGUMENT, expr.span, "`file` takes one path", "expected `file(\"path\")`")
+                        .map(|_| Default::default())
+                }
             },
             _ => return self.mismatch(expr, ty).map(|_| Default::default()),
         };
@@ -437,15 +530,25 @@ impl Typer<'_> {
         let given = env.map(|var| format!(" (from `{var}`)")).unwrap_or_default();
         if !path.is_dir() {
             return self.push(
-                Diagnostic::error(codes::MISSING_PATH, expr.span, format!("folder `{}`{given} does not exist", path.display()), "no such folder")
-                    .with_help_opt((!contains.is_empty()).then(|| format!("the folder should hold {}", layout_entries(contains)))),
+                Diagnostic::error(
+                    codes::MISSING_PATH,
+                    expr.span,
+                    format!("folder `{}`{given} does not exist", path.display()),
+                    "no such folder",
+                )
+                .with_help_opt((!contains.is_empty()).then(|| format!("the folder should hold {}", layout_entries(contains)))),
             );
         }
         let missing: Vec<&str> = contains.iter().copied().filter(|entry| !entry.split('|').any(|name| path.join(name).exists())).collect();
         if !missing.is_empty() {
             return self.push(
-                Diagnostic::error(codes::MISSING_PATH, expr.span, format!("folder `{}`{given} lacks {}", path.display(), layout_entries(&missing)), "not the expected layout")
-                    .with_help(format!("the folder should hold {} as the dataset is distributed", layout_entries(contains))),
+                Diagnostic::error(
+                    codes::MISSING_PATH,
+                    expr.span,
+                    format!("folder `{}`{given} lacks {}", path.display(), layout_entries(&missing)),
+                    "not the expected layout",
+                )
+                .with_help(format!("the folder should hold {} as the dataset is distributed", layout_entries(contains))),
             );
         }
         Some(Value::Path(path))
@@ -462,11 +565,19 @@ impl Typer<'_> {
         let from_env = env.is_some();
         let given = env.map(|var| format!(" (from `{var}`)")).unwrap_or_default();
         if path.is_dir() {
-            return self.error(codes::MISSING_PATH, expr.span, format!("`{}`{given} is a folder, not a file", path.display()), "not a file");
+            return self.error(
+                codes::MISSING_PATH,
+                expr.span,
+                format!("`{}`{given} is a folder, not a file", path.display()),
+                "not a file",
+            );
         }
         self.push(
             Diagnostic::error(codes::MISSING_PATH, expr.span, format!("file `{}`{given} does not exist", path.display()), "no such file")
-                .with_help_opt((!from_env && path.is_relative()).then(|| "a relative path is read from the folder of the `.lth` file it is written in".to_owned())),
+                .with_help_opt(
+                    (!from_env && path.is_relative())
+                        .then(|| "a relative path is read from the folder of the `.lth` file it is written in".to_owned()),
+                ),
         )
     }
 
@@ -489,18 +600,29 @@ impl Typer<'_> {
             let Some((name, ty, _)) = param else {
                 let (span, label) = match &arg.name {
                     Some(n) => (n.span, format!("`{function}` has no parameter `{}`", n.name)),
-                    None => (arg.value.span, format!("`{function}` takes {} argument{}", params.len(), if params.len() == 1 { "" } else { "s" })),
+                    None => (
+                        arg.value.span,
+                        format!("`{function}` takes {} argument{}", params.len(), if params.len() == 1 { "" } else { "s" }),
+                    ),
                 };
-                self.push(Diagnostic::error(codes::BAD_ARGUMENT, span, format!("bad argument to `{function}`"), label).with_help(format!("parameters: {}", one_of(&names))));
+                self.push(
+                    Diagnostic::error(codes::BAD_ARGUMENT, span, format!("bad argument to `{function}`"), label)
+                        .with_help(format!("parameters: {}", one_of(&names))),
+                );
                 ok = false;
                 continue;
             };
             let arg_span = arg.name.as_ref().map_or(arg.value.span, |n| n.span);
             if let Some(first) = given.insert(*name, arg_span) {
                 self.push(
-                    Diagnostic::error(codes::BAD_ARGUMENT, arg_span, format!("`{name}` is given twice to `{function}`"), "given again here")
-                        .with_label(first, "first given here")
-                        .with_help("remove one of the two"),
+                    Diagnostic::error(
+                        codes::BAD_ARGUMENT,
+                        arg_span,
+                        format!("`{name}` is given twice to `{function}`"),
+                        "given again here",
+                    )
+                    .with_label(first, "first given here")
+                    .with_help("remove one of the two"),
                 );
                 ok = false;
                 continue;
@@ -519,7 +641,15 @@ impl Typer<'_> {
                         out.insert((*name).to_owned(), Value::Int(*d));
                     }
                     None if ok => {
-                        self.push(Diagnostic::error(codes::BAD_ARGUMENT, span, format!("`{function}` needs `{name}`"), format!("`{name}` is missing")).with_help(format!("parameters: {}", one_of(&names))));
+                        self.push(
+                            Diagnostic::error(
+                                codes::BAD_ARGUMENT,
+                                span,
+                                format!("`{function}` needs `{name}`"),
+                                format!("`{name}` is missing"),
+                            )
+                            .with_help(format!("parameters: {}", one_of(&names))),
+                        );
                         ok = false;
                     }
                     None => {}

@@ -28,7 +28,8 @@ impl Array {
 /// Every tensor of a safetensors file, converted to f64 (integers and bytes included).
 pub fn tensors(path: &Path) -> Result<BTreeMap<String, Array>> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| format!("{}: not a readable safetensors file ({e})", path.display()))?;
+    let file =
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| format!("{}: not a readable safetensors file ({e})", path.display()))?;
     let mut out = BTreeMap::new();
     for (name, view) in file.tensors() {
         let data = view.data();

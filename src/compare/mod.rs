@@ -14,7 +14,10 @@ use crate::exec::job::{NodeRequest, Upstream};
 use crate::kinds::Category;
 use crate::metrics::{consistency, ground_truth, summary};
 use artifacts::{metrics, Array, Result};
-use format::{ClassConcepts, ClassRound, Compare, ConceptConsistency, Concepts, Faithfulness, Fidelity, Localisation, Overlay, Role, RoundRow, Saliency, SaliencyConsistency, SaliencyImage, Series, SeriesPoint};
+use format::{
+    ClassConcepts, ClassRound, Compare, ConceptConsistency, Concepts, Faithfulness, Fidelity, Localisation, Overlay, Role, RoundRow,
+    Saliency, SaliencyConsistency, SaliencyImage, Series, SeriesPoint,
+};
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,7 +40,12 @@ fn stage_value<'a>(request: &'a NodeRequest, stage: &str, field: &str) -> Option
 
 /// The nodes of `stage` by round. A prune stage's round 0 is the dense node it starts from.
 fn members<'a>(request: &'a NodeRequest, stage: &str) -> Vec<Member<'a>> {
-    let mut out: Vec<Member> = request.upstream.iter().filter(|u| u.stage == stage).map(|u| Member { round: u.round.unwrap_or(0), seed: seed_of(&u.id), node: u }).collect();
+    let mut out: Vec<Member> = request
+        .upstream
+        .iter()
+        .filter(|u| u.stage == stage)
+        .map(|u| Member { round: u.round.unwrap_or(0), seed: seed_of(&u.id), node: u })
+        .collect();
     let is_prune = out.first().is_some_and(|m| m.node.category == Category::Prune);
     if is_prune {
         if let Some(from) = stage_value(request, stage, "from").and_then(Value::as_stage) {
@@ -185,7 +193,11 @@ fn top_concepts(row: &[f64], names: &[String], k: usize) -> (Vec<(String, f64)>,
 
 fn mean(values: &[f64]) -> f64 {
     let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if finite.is_empty() { f64::NAN } else { finite.iter().sum::<f64>() / finite.len() as f64 }
+    if finite.is_empty() {
+        f64::NAN
+    } else {
+        finite.iter().sum::<f64>() / finite.len() as f64
+    }
 }
 
 /// Values of several metrics at one round, kept per seed: each metric is the mean over seeds of
@@ -205,7 +217,8 @@ impl Tally {
 
     /// The metric's value (None when no seed has a finite one) and its interval over seeds.
     fn summary(&self, metric: &str) -> (Option<f64>, Option<[f64; 2]>) {
-        let per_seed: Vec<f64> = self.0.get(metric).map(|seeds| seeds.values().map(|v| mean(v)).filter(|v| v.is_finite()).collect()).unwrap_or_default();
+        let per_seed: Vec<f64> =
+            self.0.get(metric).map(|seeds| seeds.values().map(|v| mean(v)).filter(|v| v.is_finite()).collect()).unwrap_or_default();
         if per_seed.is_empty() {
             return (None, None);
         }
@@ -249,7 +262,9 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
     let facts = DatasetFacts::of(request);
     let (defining, concept_names) = (&facts.class_concepts, &facts.concept_names);
     let chosen: Vec<String> = match options.get("classes") {
-        Some(Value::List(items)) if !items.is_empty() => items.iter().filter_map(|v| if let Value::Str(s) | Value::Word(s) = v { Some(s.clone()) } else { None }).collect(),
+        Some(Value::List(items)) if !items.is_empty() => {
+            items.iter().filter_map(|v| if let Value::Str(s) | Value::Word(s) = v { Some(s.clone()) } else { None }).collect()
+        }
         _ => Vec::new(),
     };
 
@@ -298,7 +313,9 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
             }
             // Fidelity needs the bank's concepts to be the dataset's named concepts.
             if !defining.is_empty() && model.names == *concept_names {
-                if let Ok(f) = ground_truth::concept_fidelity::concept_fidelity(&model.weight.values, concept_names.len(), &groups, defining) {
+                if let Ok(f) =
+                    ground_truth::concept_fidelity::concept_fidelity(&model.weight.values, concept_names.len(), &groups, defining)
+                {
                     tally.push("recall_at_k", seed, f.mean_recall_at_k);
                     tally.push("fully_recovered", seed, f.share_fully_recovered);
                     tally.push("ranking_auc", seed, f.mean_ranking_auc);
@@ -411,7 +428,9 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
         _ => None,
     });
     let masks = match (dataset_of(request), &split) {
-        (Some(d), Some(split)) => artifacts::tensors(&d.dir.join("data.safetensors")).ok().and_then(|mut t| t.remove(&format!("{split}.masks"))),
+        (Some(d), Some(split)) => {
+            artifacts::tensors(&d.dir.join("data.safetensors")).ok().and_then(|mut t| t.remove(&format!("{split}.masks")))
+        }
         _ => None,
     };
     let layer_grid: Option<(usize, usize)> = all.first().and_then(|m| {
@@ -451,7 +470,11 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
                         tally.push("rank_accuracy", seed, ground_truth::localisation::rank_accuracy(map, &mask).unwrap_or(f64::NAN));
                         if let Some((gh, gw)) = layer_grid {
                             let grid = ground_truth::localisation::Grid::new;
-                            tally.push("ceiling", seed, ground_truth::localisation::resolution_ceiling(&mask, grid(h, w), grid(gh, gw)).unwrap_or(f64::NAN));
+                            tally.push(
+                                "ceiling",
+                                seed,
+                                ground_truth::localisation::resolution_ceiling(&mask, grid(h, w), grid(gh, gw)).unwrap_or(f64::NAN),
+                            );
                         }
                     }
                 }
@@ -552,9 +575,15 @@ pub fn run(request: &NodeRequest) -> Result<Json> {
         _ => Vec::new(),
     };
     let (mut networks, mut pcbms) = (Vec::new(), Vec::new());
-    for (stage, role) in list("accuracy").into_iter().map(|s| (s, Role::Main)).chain(list("baseline").into_iter().map(|s| (s, Role::Baseline))) {
+    for (stage, role) in
+        list("accuracy").into_iter().map(|s| (s, Role::Main)).chain(list("baseline").into_iter().map(|s| (s, Role::Baseline)))
+    {
         let curve = accuracy_curve(request, &stage, role);
-        if category(&stage) == Some(Category::Explain) { pcbms.push(curve) } else { networks.push(curve) }
+        if category(&stage) == Some(Category::Explain) {
+            pcbms.push(curve)
+        } else {
+            networks.push(curve)
+        }
     }
     let mut out = Compare {
         format: format::FORMAT.to_owned(),
@@ -609,6 +638,7 @@ pub fn run(request: &NodeRequest) -> Result<Json> {
         })
         .collect();
     let path = request.output.join(OUTPUT_FILE);
-    std::fs::write(&path, serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(json!({ "rounds": out.rounds }))
 }

@@ -25,7 +25,13 @@ pub struct Explained {
     pub reasons: Vec<Reason>,
 }
 
-pub fn explain(program: &Program, plan: &Plan, fingerprints: &[(String, Fingerprint)], store: &Store, force: &BTreeSet<String>) -> Vec<Explained> {
+pub fn explain(
+    program: &Program,
+    plan: &Plan,
+    fingerprints: &[(String, Fingerprint)],
+    store: &Store,
+    force: &BTreeSet<String>,
+) -> Vec<Explained> {
     let forced = forced_nodes(plan, force);
     let last = store.last_run(&program.experiment.name);
     let keys: HashMap<&str, String> = fingerprints.iter().map(|(id, fp)| (id.as_str(), fp.key())).collect();
@@ -41,7 +47,8 @@ pub fn explain(program: &Program, plan: &Plan, fingerprints: &[(String, Fingerpr
             Lookup::Valid(_) => {}
             Lookup::Corrupt(detail) => reasons.push(Reason::Corrupt { detail }),
             Lookup::Missing => {
-                let spans = plan.nodes.iter().find(|n| &n.id == id).and_then(|n| program.stage(&n.stage)).map(field_spans).unwrap_or_default();
+                let spans =
+                    plan.nodes.iter().find(|n| &n.id == id).and_then(|n| program.stage(&n.stage)).map(field_spans).unwrap_or_default();
                 let changed = match last.get(id) {
                     Some(old) => diff(old, fingerprint, &spans),
                     None => Vec::new(),
@@ -49,7 +56,12 @@ pub fn explain(program: &Program, plan: &Plan, fingerprints: &[(String, Fingerpr
                 // An input that runs again is the reason only when nothing about the node itself
                 // changed; an input that changed but is cached is named too.
                 if changed.is_empty() {
-                    let rerun_inputs: Vec<Reason> = fingerprint.inputs.keys().filter(|i| runs.contains(i.as_str())).map(|i| Reason::InputChanged { input: i.clone() }).collect();
+                    let rerun_inputs: Vec<Reason> = fingerprint
+                        .inputs
+                        .keys()
+                        .filter(|i| runs.contains(i.as_str()))
+                        .map(|i| Reason::InputChanged { input: i.clone() })
+                        .collect();
                     if rerun_inputs.is_empty() {
                         reasons.push(Reason::NoEntry);
                     } else {

@@ -67,15 +67,39 @@ impl NodeRequest {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The worker has started libtorch and resolved its device.
-    Ready { device: String, threads: i32 },
-    Started { node: String },
-    Epoch { node: String, epoch: u32, epochs: u32, loss: f64, accuracy: f64, val_accuracy: Option<f64> },
+    Ready {
+        device: String,
+        threads: i32,
+    },
+    Started {
+        node: String,
+    },
+    Epoch {
+        node: String,
+        epoch: u32,
+        epochs: u32,
+        loss: f64,
+        accuracy: f64,
+        val_accuracy: Option<f64>,
+    },
     /// A progress message from a long step that is not an epoch.
-    Progress { node: String, message: String },
+    Progress {
+        node: String,
+        message: String,
+    },
     /// Something about a result the user should know (the node still succeeds).
-    Warning { node: String, message: String },
-    Finished { node: String, metrics: serde_json::Value },
-    Failed { node: String, message: String },
+    Warning {
+        node: String,
+        message: String,
+    },
+    Finished {
+        node: String,
+        metrics: serde_json::Value,
+    },
+    Failed {
+        node: String,
+        message: String,
+    },
 }
 
 /// Seed of a node's random stream: the experiment seed mixed with the stage's name and round, so

@@ -23,9 +23,13 @@ pub enum Status {
     /// Computed by another run over the same cache while this one waited for its lock.
     CachedByOther,
     Computed,
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
     /// Not attempted because an input failed.
-    Skipped { because: String },
+    Skipped {
+        because: String,
+    },
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -44,13 +48,24 @@ pub struct NodeOutcome {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunEvent {
-    Planned { total: usize, cached: usize },
+    Planned {
+        total: usize,
+        cached: usize,
+    },
     /// The worker started (libtorch is loading).
     WorkerStarting,
     /// An event the worker sent, as it sent it.
-    Worker { worker: Event },
-    NodeDone { index: usize, total: usize, outcome: NodeOutcome },
-    Warning { message: String },
+    Worker {
+        worker: Event,
+    },
+    NodeDone {
+        index: usize,
+        total: usize,
+        outcome: NodeOutcome,
+    },
+    Warning {
+        message: String,
+    },
 }
 
 pub struct Options {
@@ -121,7 +136,14 @@ struct Runner<'a> {
     observe: &'a mut dyn FnMut(&RunEvent),
 }
 
-pub fn run(program: &Program, plan: &Plan, fingerprints: &[(String, Fingerprint)], store: &Store, options: &Options, observe: &mut dyn FnMut(&RunEvent)) -> Outcome {
+pub fn run(
+    program: &Program,
+    plan: &Plan,
+    fingerprints: &[(String, Fingerprint)],
+    store: &Store,
+    options: &Options,
+    observe: &mut dyn FnMut(&RunEvent),
+) -> Outcome {
     let forced = forced_nodes(plan, &options.force);
     let keys: HashMap<String, String> = fingerprints.iter().map(|(id, fp)| (id.clone(), fp.key())).collect();
     let by_id: HashMap<&str, &Fingerprint> = fingerprints.iter().map(|(id, fp)| (id.as_str(), fp)).collect();
@@ -177,7 +199,8 @@ pub fn run(program: &Program, plan: &Plan, fingerprints: &[(String, Fingerprint)
         }
         let in_cache = matches!(status, Status::Cached | Status::CachedByOther | Status::Computed);
         let dir = in_cache.then(|| store.entry_dir(&key));
-        let metrics = dir.as_ref().and_then(|d| std::fs::read_to_string(d.join("metrics.json")).ok()).and_then(|t| serde_json::from_str(&t).ok());
+        let metrics =
+            dir.as_ref().and_then(|d| std::fs::read_to_string(d.join("metrics.json")).ok()).and_then(|t| serde_json::from_str(&t).ok());
         let outcome = NodeOutcome { id: node.id.clone(), key, status, seconds: started.elapsed().as_secs_f64(), dir, metrics };
         (runner.observe)(&RunEvent::NodeDone { index, total, outcome: outcome.clone() });
         outcomes.push(outcome);
@@ -197,7 +220,9 @@ impl Runner<'_> {
         if !forced {
             match self.store.lookup(&key) {
                 Lookup::Valid(_) => return Status::Cached,
-                Lookup::Corrupt(detail) => self.warn(format!("the cached entry of `{}` is corrupt ({detail}); discarding it and recomputing", node.id)),
+                Lookup::Corrupt(detail) => {
+                    self.warn(format!("the cached entry of `{}` is corrupt ({detail}); discarding it and recomputing", node.id))
+                }
                 Lookup::Missing => {}
             }
         }
@@ -303,7 +328,9 @@ impl Runner<'_> {
     fn in_process(&self, request: &NodeRequest) -> Option<Result<serde_json::Value, String>> {
         match request.category {
             Category::Compare => Some(crate::compare::run(request)),
-            Category::Report => Some(crate::report::stage::render(request, &self.options.document, &|key| self.store.entry_dir(key), &request.output)),
+            Category::Report => {
+                Some(crate::report::stage::render(request, &self.options.document, &|key| self.store.entry_dir(key), &request.output))
+            }
             _ => None,
         }
     }
@@ -352,7 +379,15 @@ impl Runner<'_> {
                 let Some(prune) = self.program.stage(&series).filter(|s| s.category == Category::Prune) else { continue };
                 let Some(from) = prune.value("from").and_then(crate::check::Value::as_stage) else { continue };
                 if let Some(dense) = upstream.iter().find(|u| u.stage == from).cloned() {
-                    upstream.push(Upstream { id: format!("{series}[0]"), stage: series.clone(), category: Category::Prune, method: prune.method.name.to_owned(), round: Some(0), fields: prune.fields.iter().map(|(k, f)| (k.clone(), f.value.clone())).collect(), dir: dense.dir });
+                    upstream.push(Upstream {
+                        id: format!("{series}[0]"),
+                        stage: series.clone(),
+                        category: Category::Prune,
+                        method: prune.method.name.to_owned(),
+                        round: Some(0),
+                        fields: prune.fields.iter().map(|(k, f)| (k.clone(), f.value.clone())).collect(),
+                        dir: dense.dir,
+                    });
                 }
             }
         }

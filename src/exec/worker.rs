@@ -44,12 +44,9 @@ pub struct Worker {
 impl Worker {
     /// Starts the worker. Its stderr (libtorch warnings, crash reports) is appended to `log`.
     pub fn start(path: &Path, log: Option<&Path>) -> Result<Worker, String> {
-        let mut child = Command::new(path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start the worker `{}`: {e} (build it with `cargo build --release`, or set {WORKER_ENV})", path.display()))?;
+        let mut child = Command::new(path).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| {
+            format!("cannot start the worker `{}`: {e} (build it with `cargo build --release`, or set {WORKER_ENV})", path.display())
+        })?;
         let stdin = child.stdin.take().ok_or("the worker has no stdin")?;
         let stdout = child.stdout.take().ok_or("the worker has no stdout")?;
         let stderr = child.stderr.take().ok_or("the worker has no stderr")?;
@@ -109,7 +106,8 @@ impl Worker {
         };
         // Give the stderr thread a moment to drain what the dying process wrote.
         thread::sleep(std::time::Duration::from_millis(50));
-        let tail: Vec<String> = self.stderr.lock().map(|k| k.iter().rev().filter(|l| !l.trim().is_empty()).take(3).cloned().collect()).unwrap_or_default();
+        let tail: Vec<String> =
+            self.stderr.lock().map(|k| k.iter().rev().filter(|l| !l.trim().is_empty()).take(3).cloned().collect()).unwrap_or_default();
         let mut message = status;
         if !tail.is_empty() {
             message.push_str(": ");

@@ -27,7 +27,12 @@ pub const METHODS: &[Method] = &[
             FROM,
             FieldSpec::required("probes", Ty::ConceptLabels, "concept labels of the probe set, such as `derm.concepts`"),
             FieldSpec::optional("c", Ty::Float { min: 0.0, max: 1e6, open_min: true }, "0.01", "SVM regularisation constant"),
-            FieldSpec::optional("n", Ty::Int { min: 2, max: 100_000 }, "50", "positive and negative examples per concept for training (as many again held out)"),
+            FieldSpec::optional(
+                "n",
+                Ty::Int { min: 2, max: 100_000 },
+                "50",
+                "positive and negative examples per concept for training (as many again held out)",
+            ),
             SEED,
         ],
         "concept activation vectors from a linear SVM; the score is the signed distance",

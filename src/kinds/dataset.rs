@@ -6,8 +6,10 @@ use super::{Category, DatasetFacts, FieldSpec, Method, Output, Ty, SEED};
 const fn image(default: &'static str) -> FieldSpec {
     FieldSpec::optional("image", Ty::Int { min: 8, max: 2048 }, default, "side of the square input in pixels")
 }
-const SKIP_CORRUPT: FieldSpec = FieldSpec::optional("skip_corrupt", Ty::Bool, "false", "skip unreadable images (counted in the report) instead of failing");
-const VAL: FieldSpec = FieldSpec::optional("val", Ty::Fraction { min: 0.0, max: 0.9 }, "10%", "share of the training images held out for validation");
+const SKIP_CORRUPT: FieldSpec =
+    FieldSpec::optional("skip_corrupt", Ty::Bool, "false", "skip unreadable images (counted in the report) instead of failing");
+const VAL: FieldSpec =
+    FieldSpec::optional("val", Ty::Fraction { min: 0.0, max: 0.9 }, "10%", "share of the training images held out for validation");
 const TEST: FieldSpec = FieldSpec::optional("test", Ty::Fraction { min: 0.0, max: 0.9 }, "20%", "share of the images held out for testing");
 const AUGMENT: FieldSpec = FieldSpec::optional("augment", Ty::Bool, "true", "random-resized crop and flip on training images");
 

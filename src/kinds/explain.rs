@@ -12,8 +12,14 @@ const fn saliency(name: &'static str, fields: &'static [FieldSpec], doc: &'stati
     Method { category: Category::Explain, name, version: 2, output: Output::Saliency, fields, dataset: None, doc }
 }
 
-const CONCEPTS: FieldSpec = FieldSpec::required("concepts", Ty::Stage(&[Output::ConceptBank]), "the concept bank whose scores are the model's inputs");
-const FEATURES: FieldSpec = FieldSpec::optional("features", Ty::Stage(&[Output::Embeddings]), "none", "embeddings of the task's images; `none` uses the bank's own");
+const CONCEPTS: FieldSpec =
+    FieldSpec::required("concepts", Ty::Stage(&[Output::ConceptBank]), "the concept bank whose scores are the model's inputs");
+const FEATURES: FieldSpec = FieldSpec::optional(
+    "features",
+    Ty::Stage(&[Output::Embeddings]),
+    "none",
+    "embeddings of the task's images; `none` uses the bank's own",
+);
 const EPOCHS: FieldSpec = FieldSpec::optional("epochs", Ty::Int { min: 1, max: 10_000 }, "35", "passes of the optimiser");
 const LR: FieldSpec = FieldSpec::optional("lr", Ty::Float { min: 0.0, max: 10.0, open_min: true }, "0.01", "step size");
 
@@ -23,7 +29,12 @@ const SALIENCY: &[FieldSpec] = &[
     FieldSpec::required("layer", Ty::Layer { needs: LayerNeed::Spatial }, "a convolutional layer of the model"),
     FieldSpec::required("images", Ty::Images, "images to explain, such as `data.test.sample(16, seed = 0)`"),
     FieldSpec::optional("target", Ty::Word(&["predicted", "label"]), "predicted", "explain the predicted class or the true label"),
-    FieldSpec::optional("alpha", Ty::Float { min: 0.0, max: 1.0, open_min: false }, "0.5", "opacity of the heatmap in overlays (they are drawn by the explainer, so a change redraws them)"),
+    FieldSpec::optional(
+        "alpha",
+        Ty::Float { min: 0.0, max: 1.0, open_min: false },
+        "0.5",
+        "opacity of the heatmap in overlays (they are drawn by the explainer, so a change redraws them)",
+    ),
 ];
 
 const SCORECAM: &[FieldSpec] = &[

@@ -125,11 +125,21 @@ impl Output {
 #[derive(Clone, Copy, Debug)]
 pub enum Ty {
     /// An integer in `min..=max`.
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// A number in `min..=max` (`open_min`: strictly above `min`).
-    Float { min: f64, max: f64, open_min: bool },
+    Float {
+        min: f64,
+        max: f64,
+        open_min: bool,
+    },
     /// A share written `10%` or `0.1`, strictly between the bounds given as fractions.
-    Fraction { min: f64, max: f64 },
+    Fraction {
+        min: f64,
+        max: f64,
+    },
     Str,
     /// `true` or `false`.
     Bool,
@@ -137,7 +147,9 @@ pub enum Ty {
     Word(&'static [&'static str]),
     /// A folder: `"path"` or `env("VAR")`; it must exist and contain the listed entries.
     /// A folder holding each entry of `contains`; an entry `a|b` is satisfied by either name.
-    Dir { contains: &'static [&'static str] },
+    Dir {
+        contains: &'static [&'static str],
+    },
     /// `file("path")`, relative to the experiment file; it must exist.
     File,
     /// A reference to a stage producing one of these outputs.
@@ -151,7 +163,9 @@ pub enum Ty {
     /// A class count: an integer, or `data.classes`.
     Classes,
     /// The name of a layer of the model this stage reads, as a string.
-    Layer { needs: LayerNeed },
+    Layer {
+        needs: LayerNeed,
+    },
     /// `constant`, `cosine` or `step(every = n, gamma = g)`.
     LrSchedule,
     /// `init`, `none` or `epoch(k)`.
@@ -171,7 +185,10 @@ pub enum Ty {
     /// A list of the given type.
     List(&'static Ty),
     /// A reference configured with its own fields: `head { top = 3 }`.
-    Configured { of: &'static [Output], fields: &'static [FieldSpec] },
+    Configured {
+        of: &'static [Output],
+        fields: &'static [FieldSpec],
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,7 +259,11 @@ pub fn layout_entries(entries: &[&str]) -> String {
             let mut names = entry.split('|');
             let first = names.next().unwrap_or_default();
             let others: Vec<String> = names.map(|n| format!("`{n}`")).collect();
-            if others.is_empty() { format!("`{first}`") } else { format!("`{first}` (or {})", or_list(&others)) }
+            if others.is_empty() {
+                format!("`{first}`")
+            } else {
+                format!("`{first}` (or {})", or_list(&others))
+            }
         })
         .collect();
     or_list(&described)
@@ -308,5 +329,10 @@ impl Method {
 }
 
 /// Fields and input sets that several categories share.
-pub(crate) const SEED: FieldSpec = FieldSpec::optional("seed", Ty::Int { min: 0, max: i64::MAX }, "0", "seed of this stage's random stream, mixed with the experiment seed");
+pub(crate) const SEED: FieldSpec = FieldSpec::optional(
+    "seed",
+    Ty::Int { min: 0, max: i64::MAX },
+    "0",
+    "seed of this stage's random stream, mixed with the experiment seed",
+);
 pub(crate) const STAGE_CHECKPOINT: &[Output] = &[Output::Checkpoint, Output::Tickets];

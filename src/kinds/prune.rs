@@ -5,8 +5,18 @@ use super::{Category, FieldSpec, Method, Output, Ty, SEED};
 const FIELDS: &[FieldSpec] = &[
     FieldSpec::required("from", Ty::Stage(&[Output::Checkpoint]), "the dense training stage; each round retrains with its settings"),
     FieldSpec::optional("rounds", Ty::Int { min: 1, max: 200 }, "14", "pruning rounds after the dense network"),
-    FieldSpec::optional("rate", Ty::Fraction { min: 0.001, max: 0.999 }, "10%", "share of the surviving prunable weights removed each round"),
-    FieldSpec::optional("scope", Ty::Word(&["layerwise", "global"]), "layerwise", "each layer loses the same share, or one threshold over all layers"),
+    FieldSpec::optional(
+        "rate",
+        Ty::Fraction { min: 0.001, max: 0.999 },
+        "10%",
+        "share of the surviving prunable weights removed each round",
+    ),
+    FieldSpec::optional(
+        "scope",
+        Ty::Word(&["layerwise", "global"]),
+        "layerwise",
+        "each layer loses the same share, or one threshold over all layers",
+    ),
     FieldSpec::optional("rewind", Ty::Rewind, "init", "where surviving weights restart each round: `init`, `epoch(k)` or `none`"),
     FieldSpec::optional("prune_output", Ty::Bool, "true", "whether the output layer's weight is prunable"),
     SEED,

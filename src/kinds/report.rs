@@ -8,6 +8,22 @@ const FIELDS: &[FieldSpec] = &[
 ];
 
 pub const METHODS: &[Method] = &[
-    Method { category: Category::Report, name: "html", version: 1, output: Output::Report, fields: FIELDS, dataset: None, doc: "one self-contained HTML file with plots, tables and overlays" },
-    Method { category: Category::Report, name: "json", version: 1, output: Output::Report, fields: FIELDS, dataset: None, doc: "every number of the report as JSON" },
+    Method {
+        category: Category::Report,
+        name: "html",
+        version: 1,
+        output: Output::Report,
+        fields: FIELDS,
+        dataset: None,
+        doc: "one self-contained HTML file with plots, tables and overlays",
+    },
+    Method {
+        category: Category::Report,
+        name: "json",
+        version: 1,
+        output: Output::Report,
+        fields: FIELDS,
+        dataset: None,
+        doc: "every number of the report as JSON",
+    },
 ];

@@ -8,11 +8,13 @@ const fn train(name: &'static str, fields: &'static [FieldSpec], doc: &'static s
 
 const MODEL: FieldSpec = FieldSpec::required("model", Ty::Stage(&[Output::Model]), "the model to train");
 const DATA: FieldSpec = FieldSpec::required("data", Ty::Split, "training split, such as `data.train`");
-const VAL: FieldSpec = FieldSpec::optional("val", Ty::Split, "none", "validation split for best-epoch selection; `none` keeps the last epoch");
+const VAL: FieldSpec =
+    FieldSpec::optional("val", Ty::Split, "none", "validation split for best-epoch selection; `none` keeps the last epoch");
 const EPOCHS: FieldSpec = FieldSpec::optional("epochs", Ty::Int { min: 1, max: 100_000 }, "10", "passes over the training split");
 const BATCH: FieldSpec = FieldSpec::optional("batch", Ty::Int { min: 1, max: 65_536 }, "64", "images per step");
 const SCHEDULE: FieldSpec = FieldSpec::optional("lr_schedule", Ty::LrSchedule, "constant", "learning-rate schedule over the epochs");
-const WEIGHT_DECAY: FieldSpec = FieldSpec::optional("weight_decay", Ty::Float { min: 0.0, max: 1.0, open_min: false }, "0", "L2 penalty applied by the optimizer");
+const WEIGHT_DECAY: FieldSpec =
+    FieldSpec::optional("weight_decay", Ty::Float { min: 0.0, max: 1.0, open_min: false }, "0", "L2 penalty applied by the optimizer");
 
 pub const METHODS: &[Method] = &[
     train(

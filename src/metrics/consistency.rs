@@ -37,7 +37,11 @@ pub fn top_fraction_iou<T: Copy + Into<f64>>(a: &[T], b: &[T], fraction: f64) ->
 fn jaccard(a: &[bool], b: &[bool]) -> f64 {
     let both = a.iter().zip(b).filter(|(x, y)| **x && **y).count();
     let either = a.iter().zip(b).filter(|(x, y)| **x || **y).count();
-    if either == 0 { 1.0 } else { both as f64 / either as f64 }
+    if either == 0 {
+        1.0
+    } else {
+        both as f64 / either as f64
+    }
 }
 
 /// Kendall's τ-b, the tie-corrected rank correlation: (concordant − discordant) pairs over
@@ -153,8 +157,7 @@ pub fn ssim<T: Copy + Into<f64>>(a: &[T], b: &[T], height: usize, width: usize) 
             let var_a = (sum_aa - count * mean_a * mean_a) / (count - 1.0);
             let var_b = (sum_bb - count * mean_b * mean_b) / (count - 1.0);
             let cov = (sum_ab - count * mean_a * mean_b) / (count - 1.0);
-            total += ((2.0 * mean_a * mean_b + C1) * (2.0 * cov + C2))
-                / ((mean_a * mean_a + mean_b * mean_b + C1) * (var_a + var_b + C2));
+            total += ((2.0 * mean_a * mean_b + C1) * (2.0 * cov + C2)) / ((mean_a * mean_a + mean_b * mean_b + C1) * (var_a + var_b + C2));
         }
     }
     Ok(total / ((height - SSIM_WINDOW + 1) * (width - SSIM_WINDOW + 1)) as f64)

@@ -38,7 +38,10 @@ pub struct Plan {
 enum Shape {
     Single,
     /// Nodes for rounds `first..=last`.
-    Rounds { first: u32, last: u32 },
+    Rounds {
+        first: u32,
+        last: u32,
+    },
 }
 
 pub fn plan(program: &Program) -> Plan {
@@ -50,7 +53,8 @@ pub fn plan(program: &Program) -> Plan {
     }
     let mut builder = Builder { program, shapes: &shapes, multi_seed, nodes: Vec::new() };
     for stage in &order {
-        let seeds: Vec<Option<i64>> = if replicated(stage.category) { program.experiment.seeds.iter().copied().map(Some).collect() } else { vec![None] };
+        let seeds: Vec<Option<i64>> =
+            if replicated(stage.category) { program.experiment.seeds.iter().copied().map(Some).collect() } else { vec![None] };
         for seed in seeds {
             builder.expand(stage, seed);
         }
@@ -91,7 +95,8 @@ fn stage_order(program: &Program) -> Vec<&Stage> {
             }
         }
     }
-    let mut ready: BinaryHeap<std::cmp::Reverse<usize>> = waiting.iter().enumerate().filter(|(_, w)| **w == 0).map(|(i, _)| std::cmp::Reverse(i)).collect();
+    let mut ready: BinaryHeap<std::cmp::Reverse<usize>> =
+        waiting.iter().enumerate().filter(|(_, w)| **w == 0).map(|(i, _)| std::cmp::Reverse(i)).collect();
     let mut order = Vec::new();
     while let Some(std::cmp::Reverse(i)) = ready.pop() {
         order.push(&program.stages[i]);

@@ -7,14 +7,23 @@ pub fn to_table(plan: &Plan) -> String {
     let mut out = String::new();
     let seeds: Vec<String> = plan.seeds.iter().map(ToString::to_string).collect();
     let per_kind: Vec<String> = counts(plan).iter().map(|(k, n)| format!("{n} {k}")).collect();
-    let _ = writeln!(out, "plan for `{}`: {} nodes ({}), seed{} {}", plan.experiment, plan.nodes.len(), per_kind.join(", "), if seeds.len() == 1 { "" } else { "s" }, seeds.join(", "));
+    let _ = writeln!(
+        out,
+        "plan for `{}`: {} nodes ({}), seed{} {}",
+        plan.experiment,
+        plan.nodes.len(),
+        per_kind.join(", "),
+        if seeds.len() == 1 { "" } else { "s" },
+        seeds.join(", ")
+    );
     let id_width = plan.nodes.iter().map(|n| n.id.len()).max().unwrap_or(4).max(4);
     let method_width = plan.nodes.iter().map(|n| n.method.len()).max().unwrap_or(6).max(6);
     let number_width = plan.nodes.len().to_string().len();
     let _ = writeln!(out, "{:>number_width$}  {:<id_width$}  {:<8}  {:<method_width$}  inputs", "#", "node", "kind", "method");
     for (i, node) in plan.nodes.iter().enumerate() {
         let inputs = if node.inputs.is_empty() { "-".to_owned() } else { compress(&node.inputs) };
-        let line = format!("{:>number_width$}  {:<id_width$}  {:<8}  {:<method_width$}  {inputs}", i + 1, node.id, node.kind.name(), node.method);
+        let line =
+            format!("{:>number_width$}  {:<id_width$}  {:<8}  {:<method_width$}  {inputs}", i + 1, node.id, node.kind.name(), node.method);
         let _ = writeln!(out, "{}", line.trim_end());
     }
     out

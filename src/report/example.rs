@@ -4,11 +4,11 @@
 //! Its texts carry HTML on purpose (a title with `<`, `&` and quotes, a class name with `<`, a
 //! source that closes its `<pre>` and opens a script), so that escaping is tested wherever it renders.
 
+use super::run_context::{NodeRecord, RunContext};
 use crate::compare::format::{
     ClassConcepts, ClassRound, Compare, ConceptConsistency, Concepts, Faithfulness, Fidelity, Localisation, Overlay, Role, RoundRow,
     Saliency, SaliencyConsistency, SaliencyImage, Series, SeriesPoint, FORMAT,
 };
-use super::run_context::{NodeRecord, RunContext};
 
 /// Rounds 0..=4 at 40% pruned per round.
 const ROUNDS: u32 = 5;
@@ -148,7 +148,7 @@ pub fn compare() -> Compare {
                 .iter()
                 .zip(0..)
                 .map(|(&(mass, pointing, rank), round)| Localisation {
-                intervals: Default::default(),
+                    intervals: Default::default(),
                     round,
                     weights_remaining: share(round),
                     mass_inside: Some(mass),
@@ -164,7 +164,7 @@ pub fn compare() -> Compare {
         .iter()
         .zip(0..)
         .map(|(&(deletion, insertion), round)| Faithfulness {
-                intervals: Default::default(),
+            intervals: Default::default(),
             round,
             weights_remaining: share(round),
             deletion_auc: Some(deletion),
@@ -215,7 +215,7 @@ fn fidelity(values: [(f64, f64, f64); 5]) -> Vec<Fidelity> {
         .iter()
         .zip(0..)
         .map(|(&(recall, full, auc), round)| Fidelity {
-                intervals: Default::default(),
+            intervals: Default::default(),
             round,
             weights_remaining: share(round),
             recall_at_k: Some(recall),

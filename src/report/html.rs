@@ -5,10 +5,10 @@
 //! Every figure is followed by a table of the numbers it draws, for readers who need the values
 //! (and for screen readers); `report json` carries the same numbers.
 
-use crate::compare::format::{Intervals, ClassConcepts, ClassRound, Compare, Concepts, Faithfulness, Role, Saliency, Series};
 use super::number_format::{metric, optional_metric, percent, seconds, weights};
 use super::plots::{Line, LinePlot, Marker, Point, YScale};
 use super::run_context::RunContext;
+use crate::compare::format::{ClassConcepts, ClassRound, Compare, Concepts, Faithfulness, Intervals, Role, Saliency, Series};
 use base64::Engine as _;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -209,7 +209,12 @@ fn accuracy_section(compare: &Compare, axis_shares: &[f64]) -> String {
             compare.rounds.iter().map(|row| {
                 let mut cells = vec![optional_percent(row.accuracy), optional_percent(row.pcbm_accuracy)];
                 if binary {
-                    cells.extend([optional_percent(row.balanced_accuracy), optional_percent(row.pcbm_balanced_accuracy), optional_metric(row.auroc), optional_metric(row.pcbm_auroc)]);
+                    cells.extend([
+                        optional_percent(row.balanced_accuracy),
+                        optional_percent(row.pcbm_balanced_accuracy),
+                        optional_metric(row.auroc),
+                        optional_metric(row.pcbm_auroc),
+                    ]);
                 }
                 (row.round, row.weights_remaining, cells)
             }),
@@ -243,7 +248,15 @@ fn optional_percent(value: Option<f64>) -> String {
 
 /// A line of one metric over rows of a table: (weights remaining, value); undefined values are
 /// skipped. The metric's name finds its 95% interval over seeds, drawn as error bars.
-fn metric_line<T: Intervals>(label: &str, colour: usize, marker: Marker, dashed: bool, rows: &[T], metric: &str, value: impl Fn(&T) -> (f64, Option<f64>)) -> Line {
+fn metric_line<T: Intervals>(
+    label: &str,
+    colour: usize,
+    marker: Marker,
+    dashed: bool,
+    rows: &[T],
+    metric: &str,
+    value: impl Fn(&T) -> (f64, Option<f64>),
+) -> Line {
     let points = rows
         .iter()
         .filter_map(|row| {
@@ -274,7 +287,9 @@ fn concepts_section(concepts: &Concepts, reference_round: u32, axis_shares: &[f6
             y_label: "similarity".into(),
             y_scale: YScale::Plain { min: -1.0, max: 1.0 },
             lines: vec![
-                metric_line(&format!("top-{} Jaccard", concepts.top), 0, Marker::Circle, false, rows, "jaccard", |r| (r.weights_remaining, r.jaccard)),
+                metric_line(&format!("top-{} Jaccard", concepts.top), 0, Marker::Circle, false, rows, "jaccard", |r| {
+                    (r.weights_remaining, r.jaccard)
+                }),
                 metric_line("Kendall τ-b", 1, Marker::Square, false, rows, "kendall_tau", |r| (r.weights_remaining, r.kendall_tau)),
                 metric_line("cosine", 2, Marker::Triangle, false, rows, "cosine", |r| (r.weights_remaining, r.cosine)),
             ],
@@ -293,16 +308,22 @@ fn concepts_section(concepts: &Concepts, reference_round: u32, axis_shares: &[f6
         html += "<h3>Against the true concepts</h3>\n";
         let mut lines = vec![
             metric_line("recall@k", 0, Marker::Circle, false, fidelity, "recall_at_k", |r| (r.weights_remaining, r.recall_at_k)),
-            metric_line("classes fully recovered", 1, Marker::Square, false, fidelity, "fully_recovered", |r| (r.weights_remaining, r.fully_recovered)),
+            metric_line("classes fully recovered", 1, Marker::Square, false, fidelity, "fully_recovered", |r| {
+                (r.weights_remaining, r.fully_recovered)
+            }),
             metric_line("ranking AUC", 2, Marker::Triangle, false, fidelity, "ranking_auc", |r| (r.weights_remaining, r.ranking_auc)),
         ];
         if !random.is_empty() {
             lines.extend([
-                metric_line("recall@k, random concepts", 0, Marker::Circle, true, random, "recall_at_k", |r| (r.weights_remaining, r.recall_at_k)),
+                metric_line("recall@k, random concepts", 0, Marker::Circle, true, random, "recall_at_k", |r| {
+                    (r.weights_remaining, r.recall_at_k)
+                }),
                 metric_line("fully recovered, random concepts", 1, Marker::Square, true, random, "fully_recovered", |r| {
                     (r.weights_remaining, r.fully_recovered)
                 }),
-                metric_line("ranking AUC, random concepts", 2, Marker::Triangle, true, random, "ranking_auc", |r| (r.weights_remaining, r.ranking_auc)),
+                metric_line("ranking AUC, random concepts", 2, Marker::Triangle, true, random, "ranking_auc", |r| {
+                    (r.weights_remaining, r.ranking_auc)
+                }),
             ]);
         }
         let plot = LinePlot {
@@ -470,7 +491,9 @@ fn saliency_section(
             y_label: "share".into(),
             y_scale: YScale::Plain { min: 0.0, max: 1.0 },
             lines: vec![
-                metric_line("mass inside the object", 0, Marker::Circle, false, rows, "mass_inside", |r| (r.weights_remaining, r.mass_inside)),
+                metric_line("mass inside the object", 0, Marker::Circle, false, rows, "mass_inside", |r| {
+                    (r.weights_remaining, r.mass_inside)
+                }),
                 metric_line("uniform map (baseline)", 6, Marker::Cross, true, rows, "uniform", |r| (r.weights_remaining, r.uniform)),
                 metric_line("resolution ceiling", 4, Marker::Cross, true, rows, "ceiling", |r| (r.weights_remaining, r.ceiling)),
                 metric_line("pointing game", 1, Marker::Square, false, rows, "pointing", |r| (r.weights_remaining, r.pointing)),
@@ -504,8 +527,12 @@ fn faithfulness_section(rows: &[Faithfulness], axis_shares: &[f64]) -> String {
         y_label: "area under the curve".into(),
         y_scale: YScale::Plain { min: 0.0, max: 1.0 },
         lines: vec![
-            metric_line("insertion AUC (higher is better)", 0, Marker::Circle, false, rows, "insertion_auc", |r| (r.weights_remaining, r.insertion_auc)),
-            metric_line("deletion AUC (lower is better)", 1, Marker::Square, false, rows, "deletion_auc", |r| (r.weights_remaining, r.deletion_auc)),
+            metric_line("insertion AUC (higher is better)", 0, Marker::Circle, false, rows, "insertion_auc", |r| {
+                (r.weights_remaining, r.insertion_auc)
+            }),
+            metric_line("deletion AUC (lower is better)", 1, Marker::Square, false, rows, "deletion_auc", |r| {
+                (r.weights_remaining, r.deletion_auc)
+            }),
         ],
     };
     html += &figure(&plot, "Class score as the most salient pixels are removed (deletion) or revealed (insertion).");
@@ -743,7 +770,12 @@ mod tests {
             row.auroc = Some(0.8125);
         }
         let page = render_html(&compare, &example::context(), &every_overlay);
-        for shown in ["<th>network balanced accuracy</th>", "<th>PCBM AUROC</th>", "<td class=\"number\">68.8%</td>", "<td class=\"number\">0.812</td>"] {
+        for shown in [
+            "<th>network balanced accuracy</th>",
+            "<th>PCBM AUROC</th>",
+            "<td class=\"number\">68.8%</td>",
+            "<td class=\"number\">0.812</td>",
+        ] {
             assert!(page.contains(shown), "missing {shown}");
         }
     }

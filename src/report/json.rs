@@ -1,8 +1,8 @@
 //! `report json`: every number the HTML report shows, for scripts and for other plots. The
 //! compare stage's output goes in whole (not re-derived), beside the run's context.
 
-use crate::compare::format::Compare;
 use super::run_context::RunContext;
+use crate::compare::format::Compare;
 use serde_json::{json, Value};
 
 pub const FORMAT: &str = "lthlang-report-1";

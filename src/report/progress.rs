@@ -56,7 +56,11 @@ impl Progress {
             RunEvent::Planned { total, cached } => {
                 let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
                 let nodes = multi.add(ProgressBar::new(*total as u64));
-                nodes.set_style(ProgressStyle::with_template("{prefix:>8.bold} [{bar:30}] {pos}/{len} {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+                nodes.set_style(
+                    ProgressStyle::with_template("{prefix:>8.bold} [{bar:30}] {pos}/{len} {wide_msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                );
                 nodes.set_prefix("nodes");
                 nodes.set_message(format!("{cached} cached"));
                 nodes.enable_steady_tick(Duration::from_millis(200));
@@ -103,7 +107,11 @@ impl Progress {
             Event::Epoch { node, epoch, epochs, loss, accuracy, val_accuracy } => {
                 let bar = bars.epochs.get_or_insert_with(|| {
                     let bar = bars.multi.add(ProgressBar::new(u64::from(*epochs)));
-                    bar.set_style(ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} epochs {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+                    bar.set_style(
+                        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} epochs {wide_msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar())
+                            .progress_chars("=> "),
+                    );
                     bar.set_prefix("epochs");
                     bar
                 });

@@ -7,8 +7,8 @@
 
 use crate::cache::store::{EntryInfo, Store};
 use crate::check::Program;
-use crate::kinds::Category;
 use crate::exec::run::{Outcome, Status};
+use crate::kinds::Category;
 use crate::plan::Plan;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 /// `runs/<name>/` next to the experiment file; the name is made safe for a folder.
 pub fn folder_of(file: &Path, experiment: &str) -> PathBuf {
     let base = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let safe: String = experiment.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect();
+    let safe: String =
+        experiment.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect();
     base.join("runs").join(safe)
 }
 

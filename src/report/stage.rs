@@ -2,9 +2,9 @@
 //! device, stage times) into the node's folder. Runs in the front end, like `compare`, and again
 //! on `lthlang report` from cached comparisons without recomputing anything.
 
-use crate::compare::format::Compare;
 use super::run_context::{overlay_reader, NodeRecord, RunContext, SkippedImages};
 use super::{html, json};
+use crate::compare::format::Compare;
 use crate::compare::OUTPUT_FILE as COMPARE_FILE;
 use crate::exec::job::NodeRequest;
 use crate::exec::run::TIMING_FILE;
@@ -27,11 +27,20 @@ pub const JSON_FILE: &str = "report.json";
 
 /// The file a report method writes.
 pub fn file_of(method: &str) -> &'static str {
-    if method == "json" { JSON_FILE } else { HTML_FILE }
+    if method == "json" {
+        JSON_FILE
+    } else {
+        HTML_FILE
+    }
 }
 
 /// Renders `request` (a report node) into `out`; returns the node's metrics.
-pub fn render(request: &NodeRequest, document: &Document, entries: &dyn Fn(&str) -> PathBuf, out: &Path) -> Result<serde_json::Value, String> {
+pub fn render(
+    request: &NodeRequest,
+    document: &Document,
+    entries: &dyn Fn(&str) -> PathBuf,
+    out: &Path,
+) -> Result<serde_json::Value, String> {
     let included: Vec<&str> = match request.fields.get("include") {
         Some(crate::check::Value::List(items)) => items.iter().filter_map(crate::check::Value::as_stage).collect(),
         _ => Vec::new(),
@@ -56,11 +65,21 @@ pub fn render(request: &NodeRequest, document: &Document, entries: &dyn Fn(&str)
             let metrics = crate::compare::artifacts::metrics(&dir);
             let count = metrics["skipped"].as_u64().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
             if count > 0 {
-                let files = metrics["skipped_files"].as_array().map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+                let files = metrics["skipped_files"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
                 skipped_images.push(SkippedImages { dataset: id.clone(), count, files });
             }
         }
-        nodes.push(NodeRecord { id: id.clone(), stage: stage.clone(), kind: kind.name().to_owned(), method: method.clone(), key: key.clone(), seconds });
+        nodes.push(NodeRecord {
+            id: id.clone(),
+            stage: stage.clone(),
+            kind: kind.name().to_owned(),
+            method: method.clone(),
+            key: key.clone(),
+            seconds,
+        });
         folders.insert(id.clone(), dir);
     }
     let context = RunContext {
@@ -74,12 +93,20 @@ pub fn render(request: &NodeRequest, document: &Document, entries: &dyn Fn(&str)
     };
     let mut written = Vec::new();
     for (i, stage) in included.iter().enumerate() {
-        let node = request.upstream.iter().find(|u| u.stage == *stage).ok_or_else(|| format!("the report includes `{stage}`, whose output was not provided"))?;
+        let node = request
+            .upstream
+            .iter()
+            .find(|u| u.stage == *stage)
+            .ok_or_else(|| format!("the report includes `{stage}`, whose output was not provided"))?;
         let path = node.dir.join(COMPARE_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let compare = Compare::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         // The first comparison is the report; any further one gets a page of its own.
-        let name = if i == 0 { file_of(&request.method).to_owned() } else { format!("report-{stage}.{}", if request.method == "json" { "json" } else { "html" }) };
+        let name = if i == 0 {
+            file_of(&request.method).to_owned()
+        } else {
+            format!("report-{stage}.{}", if request.method == "json" { "json" } else { "html" })
+        };
         let body = if request.method == "json" {
             serde_json::to_string_pretty(&json::render_json(&compare, &context)).map_err(|e| e.to_string())?
         } else {

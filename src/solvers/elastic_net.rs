@@ -203,7 +203,11 @@ fn gradients(x: ArrayView2<f64>, residual: &Array2<f64>) -> (Array2<f64>, Array1
 /// a global minimum.
 fn violation(penalty: &Penalty, weight: &Array2<f64>, grad_weight: &Array2<f64>, grad_bias: &Array1<f64>) -> f64 {
     let (l1, l2) = (penalty.l1(), penalty.l2());
-    let weights = weight.iter().zip(grad_weight).map(|(w, g)| if *w == 0.0 { (g.abs() - l1).max(0.0) } else { (g + 2.0 * l2 * w + l1 * w.signum()).abs() });
+    let weights =
+        weight
+            .iter()
+            .zip(grad_weight)
+            .map(|(w, g)| if *w == 0.0 { (g.abs() - l1).max(0.0) } else { (g + 2.0 * l2 * w + l1 * w.signum()).abs() });
     weights.chain(grad_bias.iter().map(|g| g.abs())).fold(0.0, f64::max)
 }
 
@@ -299,7 +303,10 @@ impl Trial {
         let value = solver.loss.value(&outputs, y);
         let dw = &model.weight - &from.weight;
         let db = &model.bias - &from.bias;
-        let bound = self.value + (&dw * &self.grad_weight).sum() + (&db * &self.grad_bias).sum() + ((&dw * &dw).sum() + (&db * &db).sum()) / (2.0 * step);
+        let bound = self.value
+            + (&dw * &self.grad_weight).sum()
+            + (&db * &self.grad_bias).sum()
+            + ((&dw * &dw).sum() + (&db * &db).sum()) / (2.0 * step);
         let slack = 1e-12 * self.value.abs().max(1.0);
         (value <= bound + slack).then(|| (Point { weight: model.weight, bias: model.bias, outputs }, value))
     }
@@ -321,7 +328,11 @@ impl Point {
     /// self + beta (self − previous), outputs included.
     fn extrapolate(&self, previous: &Point, beta: f64) -> Point {
         let go = |a: &Array2<f64>, b: &Array2<f64>| a + &((a - b) * beta);
-        Point { weight: go(&self.weight, &previous.weight), bias: &self.bias + &((&self.bias - &previous.bias) * beta), outputs: go(&self.outputs, &previous.outputs) }
+        Point {
+            weight: go(&self.weight, &previous.weight),
+            bias: &self.bias + &((&self.bias - &previous.bias) * beta),
+            outputs: go(&self.outputs, &previous.outputs),
+        }
     }
 }
 
@@ -380,7 +391,13 @@ impl ElasticNet {
         if iterations > 0 {
             kkt = self.violation_at(&current, x, y);
         }
-        Ok(Fit { model: LinearModel { weight: current.weight, bias: current.bias }, objective, kkt_violation: kkt, iterations, converged: kkt <= self.tolerance })
+        Ok(Fit {
+            model: LinearModel { weight: current.weight, bias: current.bias },
+            objective,
+            kkt_violation: kkt,
+            iterations,
+            converged: kkt <= self.tolerance,
+        })
     }
 
     /// The largest step, among `initial_step` times a power of two, that passes the
@@ -427,7 +444,9 @@ mod tests {
         let rule = Array2::from_shape_fn((classes, informative), |_| rng.gen_range(-3.0..3.0));
         let labels = (0..n)
             .map(|i| {
-                let scores: Vec<f64> = (0..classes).map(|k| (0..informative).map(|c| rule[[k, c]] * x[[i, c]]).sum::<f64>() + rng.gen_range(-0.5..0.5)).collect();
+                let scores: Vec<f64> = (0..classes)
+                    .map(|k| (0..informative).map(|c| rule[[k, c]] * x[[i, c]]).sum::<f64>() + rng.gen_range(-0.5..0.5))
+                    .collect();
                 scores.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (k, s)| if *s > b.1 { (k, *s) } else { b }).0
             })
             .collect();
@@ -466,7 +485,8 @@ mod tests {
         let y = one_hot(&labels, 3).unwrap();
         let fit = solver(Loss::SoftmaxCrossEntropy, 0.02, 0.7).fit(x.view(), y.view()).unwrap();
         assert!(fit.converged, "violation {} after {} iterations", fit.kkt_violation, fit.iterations);
-        let checked = kkt_violation(Loss::SoftmaxCrossEntropy, &Penalty { lambda: 0.02, l1_ratio: 0.7 }, x.view(), y.view(), &fit.model).unwrap();
+        let checked =
+            kkt_violation(Loss::SoftmaxCrossEntropy, &Penalty { lambda: 0.02, l1_ratio: 0.7 }, x.view(), y.view(), &fit.model).unwrap();
         assert!(checked < 1e-6, "independent KKT check: {checked}");
         assert!(fit.model.zeros() > 0 && fit.model.zeros() < 24, "{} zeros: the test needs both kinds of weights", fit.model.zeros());
         assert!(accuracy(&fit.model.predict(x.view()), &labels) > 0.8);
@@ -554,7 +574,9 @@ mod tests {
     fn a_tiny_initial_step_is_grown_by_the_first_search() {
         let (x, labels) = classification(100, 5, 3, 2, 4);
         let y = one_hot(&labels, 3).unwrap();
-        let fit = ElasticNet { initial_step: 1e-7, max_iterations: 2_000, ..solver(Loss::SoftmaxCrossEntropy, 0.01, 0.5) }.fit(x.view(), y.view()).unwrap();
+        let fit = ElasticNet { initial_step: 1e-7, max_iterations: 2_000, ..solver(Loss::SoftmaxCrossEntropy, 0.01, 0.5) }
+            .fit(x.view(), y.view())
+            .unwrap();
         assert!(fit.converged, "violation {} after {} iterations", fit.kkt_violation, fit.iterations);
     }
 

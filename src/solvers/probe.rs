@@ -145,7 +145,13 @@ mod tests {
             for j in 0..200 {
                 if positive[i] && !positive[j] {
                     pairs += 1.0;
-                    wins += if scores[i] > scores[j] { 1.0 } else if scores[i] == scores[j] { 0.5 } else { 0.0 };
+                    wins += if scores[i] > scores[j] {
+                        1.0
+                    } else if scores[i] == scores[j] {
+                        0.5
+                    } else {
+                        0.0
+                    };
                 }
             }
         }

@@ -265,7 +265,9 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let n = 80;
         let positive: Vec<bool> = (0..n).map(|i| i % 2 == 0).collect();
-        let x = Array2::from_shape_fn((n, 5), |(i, j)| rng.gen_range(-1.0..1.0) + if j == 0 && positive[i] { 0.6 } else { 0.0 } + if j == 1 { 3.0 } else { 0.0 });
+        let x = Array2::from_shape_fn((n, 5), |(i, j)| {
+            rng.gen_range(-1.0..1.0) + if j == 0 && positive[i] { 0.6 } else { 0.0 } + if j == 1 { 3.0 } else { 0.0 }
+        });
         for c in [0.01, 1.0, 50.0] {
             let fit = hard(c).fit(x.view(), &positive).unwrap();
             assert!(fit.converged, "C={c}");

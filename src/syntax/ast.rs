@@ -60,14 +60,28 @@ pub enum ExprKind {
     Percent(f64),
     Str(String),
     List(Vec<Expr>),
-    Range { start: i64, end: i64, inclusive: bool },
+    Range {
+        start: i64,
+        end: i64,
+        inclusive: bool,
+    },
     /// A bare word: a stage reference or an enumerated word, depending on the field's type.
     Name(String),
-    Member { base: Box<Expr>, member: Ident },
+    Member {
+        base: Box<Expr>,
+        member: Ident,
+    },
     /// `env("X")` has no receiver; `birds.test.sample(16)` has one.
-    Call { receiver: Option<Box<Expr>>, function: Ident, args: Vec<Arg> },
+    Call {
+        receiver: Option<Box<Expr>>,
+        function: Ident,
+        args: Vec<Arg>,
+    },
     /// `head { top = 3 }`: a reference with fields of its own.
-    Configured { base: Box<Expr>, fields: Vec<Field> },
+    Configured {
+        base: Box<Expr>,
+        fields: Vec<Field>,
+    },
 }
 
 #[derive(Clone, Debug)]

@@ -95,9 +95,8 @@ impl Lower {
                 _ => {}
             }
         }
-        let [category, name, base]: [Ident; 3] = idents.try_into().unwrap_or_else(|_| {
-            unreachable!("the grammar gives a declaration a category, a name and a base")
-        });
+        let [category, name, base]: [Ident; 3] =
+            idents.try_into().unwrap_or_else(|_| unreachable!("the grammar gives a declaration a category, a name and a base"));
         Declaration { preset, category, name, base, fields, span }
     }
 
@@ -107,9 +106,7 @@ impl Lower {
 
     fn field(&mut self, pair: Pair<'_, Rule>) -> Field {
         let mut inner = pair.into_inner();
-        let (Some(name), Some(value)) = (inner.next(), inner.next()) else {
-            unreachable!("the grammar gives a field a name and a value")
-        };
+        let (Some(name), Some(value)) = (inner.next(), inner.next()) else { unreachable!("the grammar gives a field a name and a value") };
         Field { name: self.ident(&name), value: self.expr(value) }
     }
 
@@ -121,8 +118,15 @@ impl Lower {
         let start = pair.as_span().start();
         let width = pair.as_str().chars().next().map_or(0, char::len_utf8);
         self.diagnostics.push(
-            Diagnostic::error("lth::syntax::nesting_too_deep", Span::new(self.source, start, start + width), "value nested too deeply", format!("level {} of nesting starts here", MAX_NESTING + 1))
-                .with_help(format!("values nest at most {MAX_NESTING} levels deep; brackets, calls, `{{ }}` blocks and `.member` steps each add a level")),
+            Diagnostic::error(
+                "lth::syntax::nesting_too_deep",
+                Span::new(self.source, start, start + width),
+                "value nested too deeply",
+                format!("level {} of nesting starts here", MAX_NESTING + 1),
+            )
+            .with_help(format!(
+                "values nest at most {MAX_NESTING} levels deep; brackets, calls, `{{ }}` blocks and `.member` steps each add a level"
+            )),
         );
     }
 
@@ -205,9 +209,7 @@ impl Lower {
     fn args(&mut self, pair: Pair<'_, Rule>) -> Vec<Arg> {
         pair.into_inner()
             .map(|arg| {
-                let Some(inner) = arg.into_inner().next() else {
-                    unreachable!("the grammar gives an argument a value")
-                };
+                let Some(inner) = arg.into_inner().next() else { unreachable!("the grammar gives an argument a value") };
                 if inner.as_rule() == Rule::named_arg {
                     let mut parts = inner.into_inner();
                     let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
@@ -225,8 +227,13 @@ impl Lower {
         let text: String = pair.as_str().chars().filter(|c| *c != '_').collect();
         text.parse().unwrap_or_else(|_| {
             self.diagnostics.push(
-                Diagnostic::error("lth::syntax::number_out_of_range", self.span(pair), format!("integer `{}` is out of range", pair.as_str()), "does not fit in 64 bits")
-                    .with_help("integers must lie between -9223372036854775808 and 9223372036854775807"),
+                Diagnostic::error(
+                    "lth::syntax::number_out_of_range",
+                    self.span(pair),
+                    format!("integer `{}` is out of range", pair.as_str()),
+                    "does not fit in 64 bits",
+                )
+                .with_help("integers must lie between -9223372036854775808 and 9223372036854775807"),
             );
             0
         })
@@ -237,7 +244,12 @@ impl Lower {
         match cleaned.parse::<f64>() {
             Ok(x) if x.is_finite() => x,
             _ => {
-                self.diagnostics.push(Diagnostic::error("lth::syntax::number_out_of_range", span, format!("number `{text}` is out of range"), "not a finite number"));
+                self.diagnostics.push(Diagnostic::error(
+                    "lth::syntax::number_out_of_range",
+                    span,
+                    format!("number `{text}` is out of range"),
+                    "not a finite number",
+                ));
                 0.0
             }
         }
@@ -310,11 +322,7 @@ fn syntax_error(source: SourceId, text: &str, error: &pest::error::Error<Rule>) 
     let token_len = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len()).min(24);
     let token_len = (0..=token_len).rev().find(|n| rest.is_char_boundary(*n)).unwrap_or(0);
     let span = Span::new(source, start, start + token_len);
-    let found = if at_end {
-        "end of file".to_owned()
-    } else {
-        format!("`{}`", &rest[..token_len])
-    };
+    let found = if at_end { "end of file".to_owned() } else { format!("`{}`", &rest[..token_len]) };
     let open = unclosed(text, start);
     let innermost = open.last().map(|(c, _)| *c);
     let mut words: Vec<&str> = Vec::new();
@@ -350,7 +358,12 @@ fn syntax_error(source: SourceId, text: &str, error: &pest::error::Error<Rule>) 
     words.sort_unstable();
     words.dedup();
     let expected = join_alternatives(&words);
-    let mut diagnostic = Diagnostic::error("lth::syntax::unexpected", span, format!("unexpected {found}"), if expected.is_empty() { "not expected here".to_owned() } else { format!("expected {expected}") });
+    let mut diagnostic = Diagnostic::error(
+        "lth::syntax::unexpected",
+        span,
+        format!("unexpected {found}"),
+        if expected.is_empty() { "not expected here".to_owned() } else { format!("expected {expected}") },
+    );
     let closer = |c: char| match c {
         '{' => '}',
         '[' => ']',
@@ -365,12 +378,15 @@ fn syntax_error(source: SourceId, text: &str, error: &pest::error::Error<Rule>) 
                     counts.push(format!("{n} `{kind}`"));
                 }
             }
-            diagnostic = diagnostic
-                .with_label(Span::new(source, at, at + 1), format!("this `{c}` is not closed"))
-                .with_help(if open.len() == 1 {
+            diagnostic =
+                diagnostic.with_label(Span::new(source, at, at + 1), format!("this `{c}` is not closed")).with_help(if open.len() == 1 {
                     format!("1 `{c}` not closed before the end of the file; close it with `{}`", closer(c))
                 } else {
-                    format!("{} not closed before the end of the file; close the innermost `{c}` with `{}` first", counts.join(" and "), closer(c))
+                    format!(
+                        "{} not closed before the end of the file; close the innermost `{c}` with `{}` first",
+                        counts.join(" and "),
+                        closer(c)
+                    )
                 });
         }
     } else if let Some(found_char @ ('}' | ']' | ')')) = rest.chars().next() {
@@ -380,14 +396,17 @@ fn syntax_error(source: SourceId, text: &str, error: &pest::error::Error<Rule>) 
                     .with_label(Span::new(source, at, at + 1), format!("this `{c}` is not closed"))
                     .with_help(format!("close the `{c}` with `{}` before this `{found_char}`", closer(c)));
             }
-            None => diagnostic = diagnostic.with_help(format!("this `{found_char}` closes nothing: every bracket before it is already closed")),
+            None => {
+                diagnostic = diagnostic.with_help(format!("this `{found_char}` closes nothing: every bracket before it is already closed"))
+            }
             Some(_) => {}
         }
     } else if rest.starts_with('"') {
         diagnostic = diagnostic.with_help("this string is not closed: a string ends with `\"` on the same line");
     } else if item_start {
         // A misspelt keyword where an item starts: `datset`.
-        const KEYWORDS: &[&str] = &["use", "experiment", "preset", "dataset", "model", "train", "prune", "embed", "concepts", "explain", "compare", "report"];
+        const KEYWORDS: &[&str] =
+            &["use", "experiment", "preset", "dataset", "model", "train", "prune", "embed", "concepts", "explain", "compare", "report"];
         let word: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         if !word.is_empty() && !KEYWORDS.contains(&word.as_str()) {
             diagnostic = diagnostic.with_help_opt(crate::diagnostic::did_you_mean(&word, KEYWORDS.iter().copied()));

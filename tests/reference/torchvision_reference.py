@@ -1,4 +1,4 @@
-"""Reference numbers for the worker's torchvision-layout models (src/stages/models/tests).
+"""Reference numbers for the worker's torchvision-layout models (worker/src/models/reference_tests.rs).
 
 Run with a python that has torch and torchvision (the project venv plus torchvision 0.26 on
 PYTHONPATH was used):

@@ -94,7 +94,10 @@ pub fn class_fidelity<T: Copy + Into<f64>>(row: &[T], groups: &[Vec<usize>], def
     }
     let k = defining.len();
     if k == 0 || k == contrast.len() {
-        return Err(MetricError::new(format!("concept fidelity: a class needs between 1 and {} defining values, not {k}", contrast.len() - 1)));
+        return Err(MetricError::new(format!(
+            "concept fidelity: a class needs between 1 and {} defining values, not {k}",
+            contrast.len() - 1
+        )));
     }
     let hits = top_k_mask(&contrast, k).iter().zip(&is_defining).filter(|(top, def)| **top && **def).count();
     let mut wins = 0.0;
@@ -125,7 +128,12 @@ pub struct ConceptFidelity {
 
 /// Fidelity of a whole PCBM: `weight` is the row-major `[classes × concepts]` matrix (as stored in
 /// `pcbm.safetensors`), `defining[class]` the class's defining concept indices.
-pub fn concept_fidelity<T: Copy + Into<f64>>(weight: &[T], concepts: usize, groups: &[Vec<usize>], defining: &[Vec<usize>]) -> Result<ConceptFidelity> {
+pub fn concept_fidelity<T: Copy + Into<f64>>(
+    weight: &[T],
+    concepts: usize,
+    groups: &[Vec<usize>],
+    defining: &[Vec<usize>],
+) -> Result<ConceptFidelity> {
     if concepts == 0 || weight.len() != concepts * defining.len() || defining.is_empty() {
         return Err(MetricError::new(format!(
             "concept fidelity: a weight of {} values is not {} classes × {concepts} concepts",

@@ -120,7 +120,12 @@ pub fn ceiling_map(mask: &[bool], image: Grid, layer: Grid) -> Result<Vec<f64>> 
         return Err(MetricError::new(format!("resolution ceiling: an empty image ({image:?}) or layer grid ({layer:?})")));
     }
     if mask.len() != image.cells() {
-        return Err(MetricError::new(format!("resolution ceiling: {} mask values do not form a {} × {} image", mask.len(), image.height, image.width)));
+        return Err(MetricError::new(format!(
+            "resolution ceiling: {} mask values do not form a {} × {} image",
+            mask.len(),
+            image.height,
+            image.width
+        )));
     }
     let mut pooled = vec![0.0; layer.cells()];
     for (i, (rows_start, rows_end)) in (0..layer.height).map(|i| bin(i, image.height, layer.height)).enumerate() {
@@ -178,7 +183,12 @@ pub struct Localisation {
 /// Scores `map` (an `image`-sized saliency map computed at a layer of grid `layer`) against `mask`.
 pub fn localisation<T: Copy + Into<f64>>(map: &[T], mask: &[bool], image: Grid, layer: Grid) -> Result<Localisation> {
     if map.len() != image.cells() {
-        return Err(MetricError::new(format!("localisation: {} map values do not form a {} × {} image", map.len(), image.height, image.width)));
+        return Err(MetricError::new(format!(
+            "localisation: {} map values do not form a {} × {} image",
+            map.len(),
+            image.height,
+            image.width
+        )));
     }
     Ok(Localisation {
         mass_inside: mass_inside(map, mask)?,
@@ -262,15 +272,47 @@ mod tests {
         // Reference: torch 2.11 in float64, F.adaptive_avg_pool2d(mask, (3, 2)) then
         // F.interpolate(size=(7, 5), mode="bilinear", align_corners=False).
         let image = Grid::new(7, 5);
-        let mask: Vec<bool> = (0..35).map(|k| (k / 5) as i64).zip((0..35).map(|k| (k % 5) as i64)).map(|(i, j)| (i - 2).pow(2) + (j - 1).pow(2) <= 4).collect();
+        let mask: Vec<bool> = (0..35)
+            .map(|k| (k / 5) as i64)
+            .zip((0..35).map(|k| (k % 5) as i64))
+            .map(|(i, j)| (i - 2).pow(2) + (j - 1).pow(2) <= 4)
+            .collect();
         let torch = [
-            0.7777777777777778, 0.7333333333333333, 0.5555555555555556, 0.3777777777777777, 0.3333333333333333,
-            0.7777777777777778, 0.7333333333333334, 0.5555555555555556, 0.3777777777777777, 0.3333333333333333,
-            0.7777777777777778, 0.7333333333333334, 0.5555555555555556, 0.3777777777777777, 0.3333333333333333,
-            0.7777777777777778, 0.7333333333333333, 0.5555555555555556, 0.3777777777777777, 0.3333333333333333,
-            0.4920634920634922, 0.46190476190476204, 0.34126984126984133, 0.22063492063492066, 0.19047619047619055,
-            0.20634920634920645, 0.19047619047619055, 0.12698412698412706, 0.06349206349206352, 0.04761904761904767,
-            0.1111111111111111, 0.09999999999999998, 0.05555555555555555, 0.011111111111111094, 0.0,
+            0.7777777777777778,
+            0.7333333333333333,
+            0.5555555555555556,
+            0.3777777777777777,
+            0.3333333333333333,
+            0.7777777777777778,
+            0.7333333333333334,
+            0.5555555555555556,
+            0.3777777777777777,
+            0.3333333333333333,
+            0.7777777777777778,
+            0.7333333333333334,
+            0.5555555555555556,
+            0.3777777777777777,
+            0.3333333333333333,
+            0.7777777777777778,
+            0.7333333333333333,
+            0.5555555555555556,
+            0.3777777777777777,
+            0.3333333333333333,
+            0.4920634920634922,
+            0.46190476190476204,
+            0.34126984126984133,
+            0.22063492063492066,
+            0.19047619047619055,
+            0.20634920634920645,
+            0.19047619047619055,
+            0.12698412698412706,
+            0.06349206349206352,
+            0.04761904761904767,
+            0.1111111111111111,
+            0.09999999999999998,
+            0.05555555555555555,
+            0.011111111111111094,
+            0.0,
         ];
         let map = ceiling_map(&mask, image, Grid::new(3, 2)).unwrap();
         for (k, (ours, theirs)) in map.iter().zip(torch).enumerate() {
@@ -285,7 +327,16 @@ mod tests {
         let scores = localisation(&MAP, &corner_mask(), Grid::new(4, 4), Grid::new(2, 2)).unwrap();
         // Ceiling: pooled cell (0,0) = 1, others 0; the map is u_r u_c with u = [1, 0.75, 0.25, 0]:
         // mass (Σu)² = 4, inside (1 + 0.75)² = 3.0625 → 0.765625.
-        assert_eq!(scores, Localisation { mass_inside: 0.8, uniform_baseline: 0.25, resolution_ceiling: 0.765625, pointing_game: 1.0, rank_accuracy: 0.75 });
+        assert_eq!(
+            scores,
+            Localisation {
+                mass_inside: 0.8,
+                uniform_baseline: 0.25,
+                resolution_ceiling: 0.765625,
+                pointing_game: 1.0,
+                rank_accuracy: 0.75
+            }
+        );
     }
 
     #[test]

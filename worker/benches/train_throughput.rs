@@ -1,0 +1,110 @@
+//! Training throughput of `resnet_tiny` (images per second), through the worker's own training
+//! loop, beside the same network trained in PyTorch eager mode on the same machine
+//! (`benches/torch_eager_throughput.py`, run as a child process with the same settings).
+//!
+//! Run with `source scripts/env.sh && cargo bench --bench train_throughput`. Settings follow the
+//! issue: 32 px images, batch 64; the network is the default width 16. Each side trains one
+//! warm-up epoch and then `EPOCHS` timed ones; the best epoch counts, so a busy moment on the
+//! machine does not decide the figure.
+//!
+//! PyTorch runs twice per round: with glibc's malloc defaults, which is what a PyTorch user
+//! gets, and with the allocator settings the worker gives itself (`worker/src/allocator.rs`),
+//! which compares the training loops alone.
+
+mod common;
+use common::{reference, threads, Malloc};
+
+use lthlang::exec::job::{Event, NodeRequest};
+use lthlang_worker::data::{Dataset, Meta, Split};
+use lthlang_worker::models::Network;
+use lthlang_worker::train::{self, Optimizer, Recipe, Schedule};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+const IMAGES: i64 = 2048;
+const SIZE: i64 = 32;
+const WIDTH: i64 = 16;
+const BATCH: i64 = 64;
+const EPOCHS: u32 = 3;
+
+fn ours() -> f64 {
+    tch::set_num_threads(threads());
+    tch::manual_seed(0);
+    let images = Tensor::randint(256, [IMAGES, 3, SIZE, SIZE], (Kind::Uint8, Device::Cpu));
+    let labels = Tensor::randint(8, [IMAGES], (Kind::Int64, Device::Cpu));
+    let meta = Meta {
+        classes: 8,
+        class_names: vec![],
+        concept_names: vec![],
+        class_concepts: vec![],
+        image: 32,
+        splits: BTreeMap::new(),
+        masks: false,
+        skipped: 0,
+        ..Meta::default()
+    };
+    let data = Dataset { meta, splits: BTreeMap::from([("train".to_owned(), Split { images, labels, concepts: None, masks: None })]) };
+    let net = Network::build("resnet_tiny", 8, WIDTH, 0, Device::Cpu).expect("network");
+    let recipe = Recipe {
+        optimizer: Optimizer::Sgd { momentum: 0.9, nesterov: false },
+        lr: 0.05,
+        weight_decay: 5e-4,
+        schedule: Schedule::Constant,
+        epochs: EPOCHS + 1,
+        batch: BATCH,
+        data_split: "train".to_owned(),
+        val_split: None,
+        keep_epochs: Vec::new(),
+    };
+    let scratch = std::env::temp_dir().join(format!("lthlang-bench-{}", std::process::id()));
+    let request = NodeRequest {
+        id: "bench".to_owned(),
+        stage: "bench".to_owned(),
+        category: lthlang::kinds::Category::Train,
+        method: "sgd".to_owned(),
+        round: None,
+        seed: 0,
+        fields: BTreeMap::new(),
+        upstream: Vec::new(),
+        output: scratch.clone(),
+        partial: scratch.clone(),
+        device: "cpu".to_owned(),
+    };
+    let marks = RefCell::new(vec![Instant::now()]);
+    let emit = |e: Event| {
+        if matches!(e, Event::Epoch { .. }) {
+            marks.borrow_mut().push(Instant::now());
+        }
+    };
+    let ctx = lthlang_worker::Context { request: &request, device: Device::Cpu, emit: &emit };
+    train::train(&ctx, &net, &data, &recipe, &BTreeMap::new(), None).expect("training");
+    let _ = std::fs::remove_dir_all(&scratch);
+    let marks = marks.into_inner();
+    // The saving of per-epoch resume state sits between the marks too: it is part of our cost.
+    let best = marks.windows(2).skip(1).map(|w| (w[1] - w[0]).as_secs_f64()).fold(f64::INFINITY, f64::min);
+    IMAGES as f64 / best
+}
+
+fn pytorch(malloc: Malloc) -> f64 {
+    let args = [IMAGES, SIZE, WIDTH, BATCH, i64::from(EPOCHS), i64::from(threads())].map(|a| a.to_string());
+    let result = reference("torch_eager_throughput.py", &args, malloc);
+    result["images_per_second"].as_f64().unwrap_or(0.0)
+}
+
+fn main() {
+    // As the worker does at start-up; the bench calls the worker's training loop in-process.
+    common::allocator::keep_freed_memory();
+    // Alternate the sides so a change in machine load hits all of them.
+    let (mut ours_best, mut torch_default, mut torch_like_worker) = (0f64, 0f64, 0f64);
+    for _ in 0..3 {
+        ours_best = ours_best.max(ours());
+        torch_default = torch_default.max(pytorch(Malloc::GlibcDefault));
+        torch_like_worker = torch_like_worker.max(pytorch(Malloc::LikeTheWorker));
+    }
+    println!("resnet_tiny (width {WIDTH}) training on {SIZE} px images, batch {BATCH}, {} threads:", threads());
+    println!("  lthlang worker                              {ours_best:8.1} images/s");
+    println!("  PyTorch eager, glibc's malloc defaults      {torch_default:8.1} images/s   ratio {:.2}", ours_best / torch_default);
+    println!("  PyTorch eager, the worker's malloc settings {torch_like_worker:8.1} images/s   ratio {:.2}", ours_best / torch_like_worker);
+}

@@ -1,0 +1,230 @@
+//! Decoding image files into the stored byte tensors, once per dataset and in parallel.
+//!
+//! Every image is brought to the network's square input side the same way: the centred square
+//! of side min(width, height) is cut out (the centre crop of a resize of the shorter side) and
+//! resized to `side` with a triangle (bilinear) filter whose support widens when shrinking, so a
+//! large photograph is averaged rather than aliased. Grey, palette and alpha images become RGB.
+//! A bounding box goes through the same geometry and becomes a 0/1 mask.
+
+use super::super::data::RawSplit;
+use super::super::{io_error, Result, StageError};
+use super::catalogue::{Record, Region};
+use super::table::missing_file;
+use image::imageops::FilterType;
+use image::RgbImage;
+use rayon::prelude::*;
+use std::path::PathBuf;
+
+pub struct Decoder {
+    pub side: usize,
+    /// Drop images that cannot be decoded (and count them) instead of failing.
+    pub skip_corrupt: bool,
+}
+
+/// A split decoded: rows of skipped images are left out of every tensor.
+pub struct Decoded {
+    pub split: RawSplit,
+    pub skipped: Vec<PathBuf>,
+}
+
+/// The centred square cut from a source image, in source pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Square {
+    pub x: u32,
+    pub y: u32,
+    pub size: u32,
+}
+
+impl Square {
+    pub fn centred(width: u32, height: u32) -> Square {
+        let size = width.min(height);
+        Square { x: (width - size) / 2, y: (height - size) / 2, size }
+    }
+
+    /// The `side` x `side` mask of a box: a stored pixel is on when its centre, mapped back to
+    /// source pixels, lies inside the box.
+    pub fn mask(&self, region: &Region, side: usize) -> Vec<u8> {
+        let scale = f64::from(self.size) / side as f64;
+        let inside = |p: usize, origin: u32, start: f64, length: f64| {
+            let source = f64::from(origin) + (p as f64 + 0.5) * scale;
+            source >= start && source < start + length
+        };
+        let columns: Vec<bool> = (0..side).map(|x| inside(x, self.x, region.x, region.width)).collect();
+        let mut mask = vec![0u8; side * side];
+        for y in 0..side {
+            if inside(y, self.y, region.y, region.height) {
+                for (m, on) in mask[y * side..(y + 1) * side].iter_mut().zip(&columns) {
+                    *m = u8::from(*on);
+                }
+            }
+        }
+        mask
+    }
+}
+
+impl Decoder {
+    /// Decodes `records` into one split, `[n, 3, side, side]` bytes channel-first, with masks
+    /// from their regions when `masks`. The first failing record in order decides the error.
+    pub fn decode(&self, records: &[Record], masks: bool) -> Result<Decoded> {
+        let plane = 3 * self.side * self.side;
+        let mut images = vec![0u8; records.len() * plane];
+        let outcomes: Vec<Result<Option<Square>>> =
+            images.par_chunks_mut(plane.max(1)).zip(records.par_iter()).map(|(out, record)| self.decode_one(record, out)).collect();
+        let mut squares = Vec::with_capacity(records.len());
+        for outcome in outcomes {
+            squares.push(outcome?);
+        }
+        let mut split = RawSplit { images: Vec::new(), labels: Vec::new(), concepts: None, masks: masks.then(Vec::new) };
+        let with_concepts = records.iter().any(|r| !r.concepts.is_empty());
+        let mut concepts = Vec::new();
+        let mut skipped = Vec::new();
+        let mut kept = 0;
+        for (row, (record, square)) in records.iter().zip(&squares).enumerate() {
+            let Some(square) = square else {
+                skipped.push(record.path.clone());
+                continue;
+            };
+            if kept != row {
+                images.copy_within(row * plane..(row + 1) * plane, kept * plane);
+            }
+            kept += 1;
+            split.labels.push(record.label);
+            concepts.extend_from_slice(&record.concepts);
+            if let (Some(m), Some(region)) = (split.masks.as_mut(), record.region.as_ref()) {
+                m.extend(square.mask(region, self.side));
+            }
+        }
+        images.truncate(kept * plane);
+        split.images = images;
+        split.concepts = with_concepts.then_some(concepts);
+        Ok(Decoded { split, skipped })
+    }
+
+    /// Reads one file into `out`; `None` when it is corrupt and corrupt files are skipped.
+    fn decode_one(&self, record: &Record, out: &mut [u8]) -> Result<Option<Square>> {
+        let bytes = std::fs::read(&record.path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                missing_file(&record.path)
+            } else {
+                io_error(&record.path, &e)
+            }
+        })?;
+        let decoded = image::load_from_memory(&bytes).map_err(|e| e.to_string()).and_then(|image| {
+            if image.width() == 0 || image.height() == 0 {
+                Err("the image has no pixels".to_owned())
+            } else {
+                Ok(image.to_rgb8())
+            }
+        });
+        let image = match decoded {
+            Ok(image) => image,
+            Err(_) if self.skip_corrupt => return Ok(None),
+            Err(e) => {
+                return Err(StageError::new(format!(
+                    "corrupt image {}: {e} (set `skip_corrupt = true` to leave such files out)",
+                    record.path.display()
+                )))
+            }
+        };
+        let (square, pixels) = self.square(&image);
+        let area = self.side * self.side;
+        for (i, p) in pixels.pixels().enumerate() {
+            for c in 0..3 {
+                out[c * area + i] = p[c];
+            }
+        }
+        Ok(Some(square))
+    }
+
+    /// The centred square of `image`, resized to `side` (copied as is when already that size).
+    pub fn square(&self, image: &RgbImage) -> (Square, RgbImage) {
+        let square = Square::centred(image.width(), image.height());
+        let cropped = image::imageops::crop_imm(image, square.x, square.y, square.size, square.size).to_image();
+        let side = u32::try_from(self.side).unwrap_or(u32::MAX);
+        if square.size == side {
+            return (square, cropped);
+        }
+        (square, image::imageops::resize(&cropped, side, side, FilterType::Triangle))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{err, flat, image, ok, tempdir};
+    use super::*;
+
+    fn record(path: PathBuf, label: i64) -> Record {
+        Record { path, label, concepts: Vec::new(), region: None }
+    }
+
+    #[test]
+    fn an_image_at_the_stored_size_is_copied_channel_first() {
+        let dir = tempdir();
+        let path = dir.path().join("a.png");
+        image(&path, 2, 2, |x, y| [10 * x as u8 + 1, 20 * y as u8 + 2, 30]);
+        let decoded = ok(Decoder { side: 2, skip_corrupt: false }.decode(&[record(path, 5)], false));
+        // Red plane (x varies), green plane (y varies), blue plane.
+        assert_eq!(decoded.split.images, vec![1, 11, 1, 11, 2, 2, 22, 22, 30, 30, 30, 30]);
+        assert_eq!(decoded.split.labels, vec![5]);
+        assert!(decoded.split.concepts.is_none() && decoded.split.masks.is_none());
+    }
+
+    #[test]
+    fn the_centred_square_is_kept_and_grey_becomes_three_equal_channels() {
+        let dir = tempdir();
+        // 12 x 8, red left of x = 6 and blue from it: the centred square is x in [2, 10), and at
+        // side 4 each stored column averages about two source columns around 3, 5, 7 and 9.
+        let wide = dir.path().join("wide.png");
+        image(&wide, 12, 8, |x, _| if x < 6 { [255, 0, 0] } else { [0, 0, 255] });
+        let grey = dir.path().join("grey.png");
+        image::GrayImage::from_fn(4, 4, |x, _| image::Luma([u8::try_from(60 * x).unwrap_or(0)]))
+            .save(&grey)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let decoded = ok(Decoder { side: 4, skip_corrupt: false }.decode(&[record(wide, 0), record(grey, 1)], false));
+        let wide_red = &decoded.split.images[..16];
+        let wide_blue = &decoded.split.images[32..48];
+        for y in 0..4 {
+            assert_eq!((wide_red[y * 4], wide_blue[y * 4]), (255, 0), "column 0 is red");
+            assert_eq!((wide_red[y * 4 + 3], wide_blue[y * 4 + 3]), (0, 255), "column 3 is blue");
+        }
+        let grey_planes = &decoded.split.images[48..];
+        assert_eq!(&grey_planes[..4], &[0, 60, 120, 180]);
+        assert_eq!(&grey_planes[..16], &grey_planes[16..32]);
+        assert_eq!(&grey_planes[..16], &grey_planes[32..]);
+        assert_eq!(Square::centred(8, 12), Square { x: 0, y: 2, size: 8 });
+    }
+
+    #[test]
+    fn a_box_becomes_the_mask_of_the_pixels_whose_centres_it_holds() {
+        // Square x in [2, 10) of a 12 x 8 image, side 4: stored centres at source x 3, 5, 7, 9 and
+        // y 1, 3, 5, 7. A box x in [2, 6), y in [0, 4) holds x 3, 5 and y 1, 3.
+        let mask = Square { x: 2, y: 0, size: 8 }.mask(&Region { x: 2.0, y: 0.0, width: 4.0, height: 4.0 }, 4);
+        assert_eq!(mask, vec![1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        // A box reaching outside the square covers the whole side.
+        let all = Square { x: 0, y: 2, size: 8 }.mask(&Region { x: -5.0, y: 0.0, width: 100.0, height: 100.0 }, 4);
+        assert!(all.iter().all(|m| *m == 1));
+    }
+
+    #[test]
+    fn a_corrupt_image_is_named_or_skipped_and_counted() {
+        let dir = tempdir();
+        let (a, bad, c) = (dir.path().join("a.png"), dir.path().join("bad.jpg"), dir.path().join("c.png"));
+        flat(&a, 2, 2, [10, 10, 10]);
+        std::fs::write(&bad, b"this is not a jpeg").unwrap_or_else(|e| panic!("{e}"));
+        flat(&c, 2, 2, [200, 200, 200]);
+        let records = [
+            Record { region: Some(Region { x: 0.0, y: 0.0, width: 1.0, height: 2.0 }), ..record(a, 0) },
+            Record { region: Some(Region { x: 0.0, y: 0.0, width: 2.0, height: 2.0 }), ..record(bad.clone(), 1) },
+            Record { region: Some(Region { x: 1.0, y: 0.0, width: 1.0, height: 2.0 }), ..record(c, 2) },
+        ];
+        let message = err(Decoder { side: 2, skip_corrupt: false }.decode(&records, true).map(|_| ()));
+        assert!(message.starts_with("corrupt image") && message.contains("bad.jpg"), "{message}");
+        let decoded = ok(Decoder { side: 2, skip_corrupt: true }.decode(&records, true));
+        assert_eq!(decoded.skipped, vec![bad]);
+        assert_eq!(decoded.split.labels, vec![0, 2]);
+        assert_eq!(decoded.split.images, [vec![10u8; 12], vec![200u8; 12]].concat());
+        assert_eq!(decoded.split.masks, Some(vec![1, 0, 1, 0, 0, 1, 0, 1]));
+        let missing = err(Decoder { side: 2, skip_corrupt: true }.decode(&[record(dir.path().join("gone.png"), 0)], false).map(|_| ()));
+        assert!(missing.starts_with("missing file") && missing.contains("gone.png"), "{missing}");
+    }
+}

@@ -1,0 +1,108 @@
+//! `lthlang-worker`: the only process that loads libtorch. It reads node requests from stdin,
+//! one JSON object per line, computes each in order, and streams events to stdout. A node that
+//! fails (an error or a panic inside libtorch) is reported and the worker goes on to the next.
+
+use lthlang::exec::job::{Event, NodeRequest};
+use lthlang_worker::{allocator, Context};
+use std::io::{BufRead, Write};
+use std::panic::AssertUnwindSafe;
+
+fn emit(event: &Event) {
+    let mut out = std::io::stdout().lock();
+    if let Ok(line) = serde_json::to_string(event) {
+        // A closed stdout means the front end is gone; there is nobody left to tell.
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}
+
+fn device(requested: &str) -> tch::Device {
+    match requested {
+        "cpu" => tch::Device::Cpu,
+        "auto" => tch::Device::cuda_if_available(),
+        other => other.strip_prefix("cuda:").and_then(|i| i.parse().ok()).map_or(tch::Device::Cpu, tch::Device::Cuda),
+    }
+}
+
+fn describe(device: tch::Device) -> String {
+    match device {
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        _ => "cpu".to_owned(),
+    }
+}
+
+/// Dies with the front end: a killed `lthlang run` must not leave a worker training on.
+#[cfg(target_os = "linux")]
+fn follow_parent() {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+    // The parent may have died before the call: then we were re-parented already.
+    if std::os::unix::process::parent_id() == 1 {
+        std::process::exit(1);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn follow_parent() {}
+
+fn main() {
+    allocator::keep_freed_memory();
+    follow_parent();
+    // libtorch's own panics are caught per node; keep the default hook from printing them on
+    // stdout's neighbour so the event stream stays the only protocol channel.
+    std::panic::set_hook(Box::new(|_| {}));
+    let threads = std::thread::available_parallelism().map_or(1, |n| i32::try_from(n.get()).unwrap_or(1));
+    tch::set_num_threads(threads);
+    let mut announced = false;
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let request: NodeRequest = match serde_json::from_str(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                emit(&Event::Failed { node: String::new(), message: format!("malformed request: {e}") });
+                continue;
+            }
+        };
+        let device = device(&request.device);
+        if !announced {
+            emit(&Event::Ready { device: describe(device), threads });
+            announced = true;
+        }
+        emit(&Event::Started { node: request.id.clone() });
+        let emit_ref = |e: Event| emit(&e);
+        let ctx = Context { request: &request, device, emit: &emit_ref };
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| lthlang_worker::run(&ctx)));
+        let event = match outcome {
+            Ok(Ok(metrics)) => match write_metrics(&request, &metrics) {
+                Ok(()) => Event::Finished { node: request.id.clone(), metrics },
+                Err(message) => Event::Failed { node: request.id.clone(), message },
+            },
+            Ok(Err(e)) => Event::Failed { node: request.id.clone(), message: e.0 },
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "the stage panicked".to_owned());
+                Event::Failed { node: request.id.clone(), message: first_line(&message) }
+            }
+        };
+        emit(&event);
+    }
+}
+
+/// libtorch errors carry a C++ backtrace after the first line; the user needs the first line.
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or(message).to_owned()
+}
+
+fn write_metrics(request: &NodeRequest, metrics: &serde_json::Value) -> Result<(), String> {
+    let path = request.output.join("metrics.json");
+    let text = serde_json::to_string_pretty(metrics).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}

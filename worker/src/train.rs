@@ -1,0 +1,539 @@
+//! `train` stages and the training loop prune rounds reuse.
+//!
+//! The optimizers are written here on tensors rather than taken from libtorch, so their state
+//! (momentum buffers, Adam moments) can be saved each epoch and a killed run resumes bit for bit,
+//! and so masks apply exactly: the gradient is masked before the step and the weight after it.
+
+use super::checkpoint;
+use super::data::{Dataset, Split};
+use super::models::{Network, Spec, INIT_FILE, WEIGHTS_FILE};
+use super::{io_error, Context, Result, StageError};
+use lthlang::check::Value;
+use lthlang::exec::job::Event;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use tch::{Kind, Tensor};
+
+#[derive(Clone, Debug)]
+pub enum Optimizer {
+    Sgd { momentum: f64, nesterov: bool },
+    Adam { beta1: f64, beta2: f64, eps: f64 },
+}
+
+#[derive(Clone, Debug)]
+pub enum Schedule {
+    Constant,
+    Cosine,
+    Step { every: u32, gamma: f64 },
+}
+
+impl Schedule {
+    /// The learning rate for `epoch` (0-based) of `epochs`.
+    pub fn lr(&self, base: f64, epoch: u32, epochs: u32) -> f64 {
+        match self {
+            Schedule::Constant => base,
+            Schedule::Cosine => base * 0.5 * (1.0 + (std::f64::consts::PI * f64::from(epoch) / f64::from(epochs.max(1))).cos()),
+            Schedule::Step { every, gamma } => base * gamma.powi(i32::try_from(epoch / (*every).max(1)).unwrap_or(0)),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Recipe {
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+    pub epochs: u32,
+    pub batch: i64,
+    pub data_split: String,
+    pub val_split: Option<String>,
+    /// Epochs after which the weights are kept for late rewinding (`rewind = epoch(k)`).
+    pub keep_epochs: Vec<u32>,
+}
+
+impl Recipe {
+    /// The recipe written in a train stage's fields.
+    pub fn from_fields(method: &str, fields: &BTreeMap<String, Value>) -> Result<Recipe> {
+        let get = |name: &str| fields.get(name).ok_or_else(|| StageError::new(format!("train field `{name}` missing")));
+        let float = |name: &str| match get(name)? {
+            Value::Float(x) | Value::Fraction(x) => Ok(*x),
+            Value::Int(n) => Ok(*n as f64),
+            other => Err(StageError::new(format!("`{name}`: expected a number, got {other:?}"))),
+        };
+        let int = |name: &str| match get(name)? {
+            Value::Int(n) => Ok(*n),
+            other => Err(StageError::new(format!("`{name}`: expected an integer, got {other:?}"))),
+        };
+        let split = |name: &str| match get(name)? {
+            Value::Split { split, .. } => Ok(Some(split.clone())),
+            Value::None => Ok(None),
+            other => Err(StageError::new(format!("`{name}`: expected a split, got {other:?}"))),
+        };
+        let optimizer = match method {
+            "adam" => Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            _ => Optimizer::Sgd { momentum: float("momentum")?, nesterov: matches!(get("nesterov")?, Value::Bool(true)) },
+        };
+        let schedule = match get("lr_schedule")? {
+            Value::Word(w) if w == "cosine" => Schedule::Cosine,
+            Value::Call { function, args } if function == "step" => Schedule::Step {
+                every: args.get("every").and_then(Value::as_int).and_then(|n| u32::try_from(n).ok()).unwrap_or(1),
+                gamma: args.get("gamma").and_then(Value::as_fraction).unwrap_or(0.1),
+            },
+            _ => Schedule::Constant,
+        };
+        let keep_epochs = match fields.get("keep_epochs") {
+            Some(Value::List(items)) => items.iter().filter_map(Value::as_int).filter_map(|k| u32::try_from(k).ok()).collect(),
+            _ => Vec::new(),
+        };
+        Ok(Recipe {
+            optimizer,
+            lr: float("lr")?,
+            weight_decay: float("weight_decay")?,
+            schedule,
+            epochs: u32::try_from(int("epochs")?).unwrap_or(1),
+            batch: int("batch")?,
+            data_split: split("data")?.unwrap_or_else(|| "train".to_owned()),
+            val_split: split("val")?,
+            keep_epochs,
+        })
+    }
+}
+
+/// Optimizer state per trainable variable, in sorted name order.
+struct State {
+    buffers: BTreeMap<String, Vec<Tensor>>,
+    steps: i64,
+}
+
+fn step(recipe: &Recipe, lr: f64, params: &BTreeMap<String, Tensor>, masks: &BTreeMap<String, Tensor>, state: &mut State) -> Result<()> {
+    let _guard = tch::no_grad_guard();
+    state.steps += 1;
+    // In-place updates with scalar tensors through addcmul_: one pass over each parameter and no
+    // temporaries of its size, which is where a hand-written optimizer loses to PyTorch's.
+    let device = params.values().next().map_or(tch::Device::Cpu, Tensor::device);
+    let scalar = |x: f64| Tensor::from(x as f32).to_device(device);
+    let (minus_lr, decay) = (scalar(-lr), scalar(recipe.weight_decay));
+    for (name, p) in params {
+        let mut g = p.grad();
+        if !g.defined() {
+            continue;
+        }
+        // The gradient is zeroed before every backward pass, so it may be changed in place.
+        if let Some(m) = masks.get(name) {
+            let _ = g.f_mul_(m)?;
+        }
+        if recipe.weight_decay > 0.0 {
+            let _ = g.f_addcmul_(p, &decay)?;
+        }
+        let update = match &recipe.optimizer {
+            Optimizer::Sgd { momentum, nesterov } => {
+                if *momentum == 0.0 {
+                    g
+                } else {
+                    let buffers = state.buffers.entry(name.clone()).or_default();
+                    if buffers.is_empty() {
+                        // PyTorch starts the momentum buffer at the first gradient.
+                        buffers.push(g.copy());
+                    } else {
+                        let _ = buffers[0].f_mul_scalar_(*momentum)?.f_add_(&g)?;
+                    }
+                    if *nesterov {
+                        g.f_add(&buffers[0].f_mul_scalar(*momentum)?)?
+                    } else {
+                        buffers[0].shallow_clone()
+                    }
+                }
+            }
+            Optimizer::Adam { beta1, beta2, eps } => {
+                let buffers = state.buffers.entry(name.clone()).or_default();
+                if buffers.is_empty() {
+                    buffers.push(g.zeros_like());
+                    buffers.push(g.zeros_like());
+                }
+                let _ = buffers[0].f_mul_scalar_(*beta1)?.f_addcmul_(&g, &scalar(1.0 - beta1))?;
+                let _ = buffers[1].f_mul_scalar_(*beta2)?.f_addcmul_(&g.f_mul(&g)?, &scalar(1.0 - beta2))?;
+                let t = i32::try_from(state.steps).unwrap_or(i32::MAX);
+                let m_hat = buffers[0].f_div_scalar(1.0 - beta1.powi(t))?;
+                let v_hat = buffers[1].f_div_scalar(1.0 - beta2.powi(t))?;
+                m_hat.f_div(&v_hat.f_sqrt()?.f_add_scalar(*eps)?)?
+            }
+        };
+        let mut p = p.shallow_clone();
+        let _ = p.f_addcmul_(&update, &minus_lr)?;
+        if let Some(m) = masks.get(name) {
+            let _ = p.f_mul_(m)?;
+        }
+    }
+    Ok(())
+}
+
+/// Test-split scores of a classifier. Balanced accuracy weighs every class present alike, and
+/// AUROC (binary tasks only) ranks the images by the logit margin z₁ − z₀, which orders them as
+/// the positive class's softmax probability does: on HAM10000, 16% malignant, accuracy alone
+/// rewards a network that calls everything benign.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TestScores {
+    pub accuracy: f64,
+    pub balanced_accuracy: Option<f64>,
+    pub auroc: Option<f64>,
+}
+
+impl TestScores {
+    /// What a split without images scores.
+    pub const EMPTY: TestScores = TestScores { accuracy: 0.0, balanced_accuracy: None, auroc: None };
+
+    /// The scores of `logits` [n, K] against `labels` [n].
+    pub fn of(logits: &Tensor, labels: &Tensor) -> Result<TestScores> {
+        let labels: Vec<i64> = Vec::try_from(&labels.f_to_device(tch::Device::Cpu)?)?;
+        let logits = logits.f_to_device(tch::Device::Cpu)?;
+        let predictions: Vec<i64> = Vec::try_from(&logits.f_argmax(-1, false)?)?;
+        let margins: Option<Vec<f64>> = match logits.size().as_slice() {
+            [_, 2] => Some(Vec::try_from(&(logits.f_select(1, 1)? - logits.f_select(1, 0)?).f_to_kind(Kind::Double)?)?),
+            _ => None,
+        };
+        Ok(TestScores::from_predictions(&predictions, &labels, margins.as_deref()))
+    }
+
+    /// The scores of predicted classes against `labels`; `margins` (z₁ − z₀ per image) are given
+    /// for binary tasks only.
+    pub fn from_predictions(predictions: &[i64], labels: &[i64], margins: Option<&[f64]>) -> TestScores {
+        use lthlang::metrics::summary::{balanced_accuracy, binary_auroc};
+        if labels.is_empty() {
+            return TestScores::EMPTY;
+        }
+        let correct = predictions.iter().zip(labels).filter(|(p, l)| p == l).count();
+        let auroc = margins.and_then(|m| binary_auroc(m, &labels.iter().map(|l| *l == 1).collect::<Vec<_>>()).ok());
+        TestScores { accuracy: correct as f64 / labels.len() as f64, balanced_accuracy: balanced_accuracy(predictions, labels).ok(), auroc }
+    }
+
+    /// The scores under `{prefix}accuracy`, `{prefix}balanced_accuracy` and `{prefix}auroc`.
+    pub fn insert_into(&self, metrics: &mut serde_json::Value, prefix: &str) {
+        metrics[format!("{prefix}accuracy")] = serde_json::json!(self.accuracy);
+        metrics[format!("{prefix}balanced_accuracy")] = serde_json::json!(self.balanced_accuracy);
+        metrics[format!("{prefix}auroc")] = serde_json::json!(self.auroc);
+    }
+}
+
+/// The scores of `net` on a split (the test split, or validation for model selection), in eval
+/// mode.
+pub fn test_scores(net: &Network, split: &Split) -> Result<TestScores> {
+    let _guard = tch::no_grad_guard();
+    let n = split.len();
+    let device = net.vs.device();
+    let mut logits = Vec::new();
+    for start in (0..n).step_by(256) {
+        let index = Tensor::f_arange_start(start, (start + 256).min(n), (Kind::Int64, device))?;
+        let (x, _) = split.batch(&index)?;
+        logits.push(net.forward(&x, false)?);
+    }
+    if logits.is_empty() {
+        return Ok(TestScores::EMPTY);
+    }
+    TestScores::of(&Tensor::f_cat(&logits, 0)?, &split.labels)
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EpochRecord {
+    pub epoch: u32,
+    pub lr: f64,
+    pub loss: f64,
+    pub accuracy: f64,
+    pub val_accuracy: Option<f64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub history: Vec<EpochRecord>,
+    pub best_epoch: u32,
+    pub val_accuracy: Option<f64>,
+    /// Accuracy 0 and no other score when the dataset has no test split.
+    pub test: TestScores,
+}
+
+/// Resumable state saved after every epoch in the node's partial folder.
+#[derive(Serialize, Deserialize)]
+struct Progress {
+    epochs_done: u32,
+    steps: i64,
+    history: Vec<EpochRecord>,
+    best_epoch: u32,
+    best_val: Option<f64>,
+}
+
+/// First random stream of the training-batch augmentation (epoch e uses this + e).
+const AUGMENT_STREAMS: u64 = 1 << 32;
+
+const PROGRESS: &str = "progress.json";
+const PARTIAL_TENSORS: &str = "state.safetensors";
+
+fn save_progress(
+    dir: &Path,
+    progress: &Progress,
+    vars: &BTreeMap<String, Tensor>,
+    state: &State,
+    best: &BTreeMap<String, Tensor>,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
+    let mut tensors = BTreeMap::new();
+    for (k, v) in vars {
+        tensors.insert(format!("var.{k}"), v.shallow_clone());
+    }
+    for (k, v) in best {
+        tensors.insert(format!("best.{k}"), v.shallow_clone());
+    }
+    for (k, bufs) in &state.buffers {
+        for (i, b) in bufs.iter().enumerate() {
+            tensors.insert(format!("opt{i}.{k}"), b.shallow_clone());
+        }
+    }
+    checkpoint::save(&dir.join(PARTIAL_TENSORS), &tensors, &BTreeMap::new())?;
+    // The JSON is written last and renamed into place: it is the commit point of an epoch.
+    let temp = dir.join("progress.json.tmp");
+    std::fs::write(&temp, serde_json::to_string(progress).unwrap_or_default()).map_err(|e| io_error(&temp, &e))?;
+    std::fs::rename(&temp, dir.join(PROGRESS)).map_err(|e| io_error(dir, &e))
+}
+
+/// Loads saved progress if a previous attempt left some; a damaged partial area is discarded.
+fn load_progress(dir: &Path, vars: &BTreeMap<String, Tensor>, state: &mut State, best: &mut BTreeMap<String, Tensor>) -> Option<Progress> {
+    let text = std::fs::read_to_string(dir.join(PROGRESS)).ok()?;
+    let progress: Progress = serde_json::from_str(&text).ok()?;
+    let mut tensors = checkpoint::load(&dir.join(PARTIAL_TENSORS)).ok()?;
+    let current: BTreeMap<String, Tensor> =
+        vars.keys().filter_map(|k| tensors.remove(&format!("var.{k}")).map(|t| (k.clone(), t))).collect();
+    checkpoint::restore(vars, &current, dir).ok()?;
+    let device = vars.values().next().map_or(tch::Device::Cpu, Tensor::device);
+    for (name, t) in tensors {
+        if let Some(k) = name.strip_prefix("best.") {
+            best.insert(k.to_owned(), t.to_device(device));
+        } else if let Some((slot, k)) = name.split_once('.') {
+            let i: usize = slot.trim_start_matches("opt").parse().ok()?;
+            let bufs = state.buffers.entry(k.to_owned()).or_default();
+            while bufs.len() <= i {
+                bufs.push(Tensor::new());
+            }
+            bufs[i] = t.to_device(device);
+        }
+    }
+    state.steps = progress.steps;
+    Some(progress)
+}
+
+/// Trains `net` in place with a fresh optimizer. `masks` (prunable name → 0/1 tensor) keep pruned
+/// weights at exactly zero. Selects the best epoch on validation when a val split is given.
+pub fn train(
+    ctx: &Context,
+    net: &Network,
+    data: &Dataset,
+    recipe: &Recipe,
+    masks: &BTreeMap<String, Tensor>,
+    keep_dir: Option<&Path>,
+) -> Result<Outcome> {
+    let train_split = data.split(&recipe.data_split)?;
+    let val_split = recipe.val_split.as_deref().map(|s| data.split(s)).transpose()?;
+    let vars = net.variables();
+    let params: BTreeMap<String, Tensor> =
+        vars.iter().filter(|(_, t)| t.requires_grad()).map(|(k, t)| (k.clone(), t.shallow_clone())).collect();
+    let mut state = State { buffers: BTreeMap::new(), steps: 0 };
+    let mut best = BTreeMap::new();
+    let partial = &ctx.request.partial;
+    let mut progress = load_progress(partial, &vars, &mut state, &mut best).unwrap_or(Progress {
+        epochs_done: 0,
+        steps: 0,
+        history: Vec::new(),
+        best_epoch: 0,
+        best_val: None,
+    });
+    if progress.epochs_done > 0 {
+        ctx.progress(format!("resuming after epoch {}", progress.epochs_done));
+    }
+    if let (Some(dir), true) = (keep_dir, recipe.keep_epochs.contains(&0) && progress.epochs_done == 0) {
+        checkpoint::save(&dir.join("epoch-0.safetensors"), &vars, &BTreeMap::new())?;
+    }
+    let n = train_split.len();
+    let device = net.vs.device();
+    for epoch in progress.epochs_done..recipe.epochs {
+        let lr = recipe.schedule.lr(recipe.lr, epoch, recipe.epochs);
+        let mut order: Vec<i64> = (0..n).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(ctx.request.seed);
+        rng.set_stream(u64::from(epoch) + 1);
+        order.shuffle(&mut rng);
+        // Crops come from their own stream per epoch (disjoint from the shuffle streams 1, 2, ...)
+        // so a resumed run draws the same ones.
+        let mut crop_rng = ChaCha8Rng::seed_from_u64(ctx.request.seed);
+        crop_rng.set_stream(AUGMENT_STREAMS + u64::from(epoch));
+        let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0i64);
+        for chunk in order.chunks(usize::try_from(recipe.batch).unwrap_or(64)) {
+            let index = Tensor::f_from_slice(chunk)?.f_to_device(device)?;
+            let (x, y) = match &data.meta.augment {
+                Some(augmentation) => train_split.batch_augmented(&index, augmentation, &mut crop_rng)?,
+                None => train_split.batch(&index)?,
+            };
+            for p in params.values() {
+                let mut g = p.grad();
+                if g.defined() {
+                    let _ = g.f_zero_()?;
+                }
+            }
+            let (logits, loss) = net.training_loss(&x, &y)?;
+            loss.f_backward()?;
+            step(recipe, lr, &params, masks, &mut state)?;
+            let count = i64::try_from(chunk.len()).unwrap_or(0);
+            loss_sum += loss.f_double_value(&[])? * count as f64;
+            correct += logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?.int64_value(&[]);
+            seen += count;
+        }
+        let val_accuracy = val_split.map(|v| test_scores(net, v).map(|s| s.accuracy)).transpose()?;
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            lr,
+            loss: loss_sum / seen.max(1) as f64,
+            accuracy: correct as f64 / seen.max(1) as f64,
+            val_accuracy,
+        };
+        (ctx.emit)(Event::Epoch {
+            node: ctx.request.id.clone(),
+            epoch: epoch + 1,
+            epochs: recipe.epochs,
+            loss: record.loss,
+            accuracy: record.accuracy,
+            val_accuracy,
+        });
+        progress.history.push(record);
+        progress.epochs_done = epoch + 1;
+        progress.steps = state.steps;
+        if let Some(v) = val_accuracy {
+            if progress.best_val.is_none_or(|b| v > b) {
+                progress.best_val = Some(v);
+                progress.best_epoch = epoch + 1;
+                best = checkpoint::snapshot(&vars);
+            }
+        }
+        if let (Some(dir), true) = (keep_dir, recipe.keep_epochs.contains(&(epoch + 1))) {
+            checkpoint::save(&dir.join(format!("epoch-{}.safetensors", epoch + 1)), &vars, &BTreeMap::new())?;
+        }
+        save_progress(partial, &progress, &vars, &state, &best)?;
+    }
+    if progress.best_val.is_some() && !best.is_empty() {
+        checkpoint::restore(&vars, &best, partial)?;
+    } else {
+        progress.best_epoch = recipe.epochs;
+    }
+    let test = match data.splits.get("test") {
+        Some(test) => test_scores(net, test)?,
+        None => TestScores::EMPTY,
+    };
+    Ok(Outcome { history: progress.history, best_epoch: progress.best_epoch, val_accuracy: progress.best_val, test })
+}
+
+/// The model and dataset a train stage's fields name, loaded on the context's device.
+pub fn inputs(ctx: &Context, fields: &BTreeMap<String, Value>) -> Result<(Spec, std::path::PathBuf, Dataset)> {
+    let model = match fields.get("model") {
+        Some(Value::Stage(s)) => ctx.upstream(s)?,
+        _ => return Err(StageError::new("train stage without a `model`")),
+    };
+    let dataset = match fields.get("data") {
+        Some(Value::Split { dataset, .. }) => ctx.upstream(dataset)?,
+        _ => return Err(StageError::new("train stage without `data`")),
+    };
+    let spec = Spec::read(&model.dir)?;
+    Ok((spec, model.dir.join(INIT_FILE), Dataset::load(&dataset.dir, ctx.device)?))
+}
+
+pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
+    let fields = &ctx.request.fields;
+    let recipe = Recipe::from_fields(&ctx.request.method, fields)?;
+    let (spec, init, data) = inputs(ctx, fields)?;
+    let net = spec.load(&init, ctx.device)?;
+    let outcome = train(ctx, &net, &data, &recipe, &BTreeMap::new(), Some(&ctx.request.output))?;
+    checkpoint::save(&ctx.request.output.join(WEIGHTS_FILE), &net.variables(), &spec.metadata(&ctx.request.stage))?;
+    let mut metrics = serde_json::json!({
+        "val_accuracy": outcome.val_accuracy,
+        "best_epoch": outcome.best_epoch,
+        "history": outcome.history,
+        "weights_remaining": 1.0,
+    });
+    outcome.test.insert_into(&mut metrics, "test_");
+    Ok(metrics)
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod augmentation_tests {
+    use super::super::augmentation::Augmentation;
+    use super::super::data::{self, Meta, RawSplit};
+    use super::*;
+    use lthlang::exec::job::NodeRequest;
+    use lthlang::kinds::Category;
+    use tch::Device;
+
+    /// Trains a fresh tiny network for one epoch on `data` and returns its weights.
+    fn weights_after_an_epoch(data: &Dataset, partial: &Path) -> BTreeMap<String, Tensor> {
+        let request = NodeRequest {
+            id: "t".to_owned(),
+            stage: "t".to_owned(),
+            category: Category::Train,
+            method: "sgd".to_owned(),
+            round: None,
+            seed: 4,
+            fields: BTreeMap::new(),
+            upstream: Vec::new(),
+            output: partial.join("out"),
+            partial: partial.to_owned(),
+            device: "cpu".to_owned(),
+        };
+        let ctx = Context { request: &request, device: Device::Cpu, emit: &|_| {} };
+        let recipe = Recipe {
+            optimizer: Optimizer::Sgd { momentum: 0.0, nesterov: false },
+            lr: 0.1,
+            weight_decay: 0.0,
+            schedule: Schedule::Constant,
+            epochs: 1,
+            batch: 4,
+            data_split: "train".to_owned(),
+            val_split: None,
+            keep_epochs: Vec::new(),
+        };
+        let net = Network::build("resnet_tiny", 2, 4, 0, Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        train(&ctx, &net, data, &recipe, &BTreeMap::new(), None).unwrap_or_else(|e| panic!("{e}"));
+        checkpoint::snapshot(&net.variables())
+    }
+
+    #[test]
+    fn training_batches_are_augmented_only_when_the_dataset_asks_and_repeat_with_the_seed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let side = 8;
+        // Eight images with a left-to-right ramp (class 0) or its mirror (class 1).
+        let mut images = Vec::new();
+        for i in 0..8u8 {
+            for _ in 0..3 * side {
+                images.extend((0..side).map(|x| if i % 2 == 0 { 30 * x as u8 } else { 30 * (side - 1 - x) as u8 }));
+            }
+        }
+        let raw = RawSplit { images, labels: (0..8).map(|i| i % 2).collect(), concepts: None, masks: None };
+        let meta = Meta {
+            classes: 2,
+            class_names: vec!["a".to_owned(), "b".to_owned()],
+            class_concepts: vec![Vec::new(); 2],
+            image: side,
+            splits: BTreeMap::from([("train".to_owned(), 8)]),
+            augment: Some(Augmentation::standard()),
+            ..Meta::default()
+        };
+        data::save(dir.path(), &meta, &BTreeMap::from([("train", raw)])).unwrap_or_else(|e| panic!("{e}"));
+        let mut data = Dataset::load(dir.path(), Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        let first = weights_after_an_epoch(&data, &dir.path().join("a"));
+        let second = weights_after_an_epoch(&data, &dir.path().join("b"));
+        data.meta.augment = None;
+        let plain = weights_after_an_epoch(&data, &dir.path().join("c"));
+        let same = |x: &BTreeMap<String, Tensor>, y: &BTreeMap<String, Tensor>| x.iter().all(|(k, v)| v.equal(&y[k]));
+        assert!(same(&first, &second), "the same seed should draw the same crops");
+        assert!(!same(&first, &plain), "augmentation should change what the network sees");
+    }
+}

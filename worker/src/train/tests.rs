@@ -1,0 +1,178 @@
+//! The training rules the published code got wrong, checked on tensors small enough to work out
+//! by hand, and the rewinding and fresh-optimizer guarantees checked on a real network.
+
+use super::*;
+use crate::data::{Meta, Split};
+use crate::models::Network;
+use tch::Device;
+
+fn recipe(optimizer: Optimizer, weight_decay: f64) -> Recipe {
+    Recipe {
+        optimizer,
+        lr: 0.1,
+        weight_decay,
+        schedule: Schedule::Constant,
+        epochs: 1,
+        batch: 8,
+        data_split: "train".to_owned(),
+        val_split: None,
+        keep_epochs: Vec::new(),
+    }
+}
+
+fn sgd(momentum: f64) -> Optimizer {
+    Optimizer::Sgd { momentum, nesterov: false }
+}
+
+fn values(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()
+}
+
+/// loss = Σ c·p, so ∂loss/∂p = c whatever the sign of p.
+fn linear_loss_step(p: &Tensor, c: &[f32], recipe: &Recipe, mask: &Tensor, state: &mut State) {
+    let params = BTreeMap::from([("w".to_owned(), p.shallow_clone())]);
+    let masks = BTreeMap::from([("w".to_owned(), mask.shallow_clone())]);
+    let mut g = p.grad();
+    if g.defined() {
+        let _ = g.zero_();
+    }
+    (p * Tensor::from_slice(c)).sum(Kind::Float).backward();
+    step(recipe, 0.1, &params, &masks, state).unwrap();
+}
+
+#[test]
+fn negative_weights_keep_their_gradients() {
+    // A mask taken as `w > threshold` instead of `|w| > threshold` would freeze the negative
+    // weights; here only index 2 is pruned and both negative weights move by lr·c.
+    let p = Tensor::from_slice(&[-1.0f32, -0.5, 0.0, 1.0]).set_requires_grad(true);
+    let mask = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 1.0]);
+    let mut state = State { buffers: BTreeMap::new(), steps: 0 };
+    linear_loss_step(&p, &[1.0, 2.0, 3.0, 4.0], &recipe(sgd(0.0), 0.0), &mask, &mut state);
+    let expected = [-1.0f32 - 0.1 * 1.0, -0.5 - 0.1 * 2.0, 0.0, 1.0 - 0.1 * 4.0];
+    assert_eq!(values(&p), expected);
+}
+
+#[test]
+fn pruned_weights_stay_exactly_zero_with_momentum_and_weight_decay() {
+    for optimizer in [sgd(0.9), Optimizer::Sgd { momentum: 0.9, nesterov: true }, Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }] {
+        tch::manual_seed(7);
+        let mask = Tensor::from_slice(&[1.0f32, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
+        let p = (Tensor::randn([8], (Kind::Float, Device::Cpu)) * &mask).set_requires_grad(true);
+        let start = values(&p);
+        let mut state = State { buffers: BTreeMap::new(), steps: 0 };
+        let r = recipe(optimizer.clone(), 5e-4);
+        for step_number in 0..25 {
+            // Gradients that do not vanish on pruned weights: the mask must stop them.
+            let c: Vec<f32> = (0..8).map(|i| ((i + step_number) % 5) as f32 - 2.0).collect();
+            linear_loss_step(&p, &c, &r, &mask, &mut state);
+            let now = values(&p);
+            for i in [1usize, 3, 4, 7] {
+                assert!(now[i] == 0.0, "{optimizer:?}: pruned weight {i} is {} after step {step_number}", now[i]);
+            }
+        }
+        let end = values(&p);
+        for i in [0usize, 2, 5, 6] {
+            assert_ne!(start[i], end[i], "{optimizer:?}: surviving weight {i} never moved");
+        }
+    }
+}
+
+fn tiny_data(n: i64) -> Dataset {
+    tch::manual_seed(3);
+    let images = Tensor::randint(256, [n, 3, 16, 16], (Kind::Uint8, Device::Cpu));
+    let labels = Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(4);
+    let meta = Meta {
+        classes: 4,
+        class_names: vec![],
+        concept_names: vec![],
+        class_concepts: vec![],
+        image: 16,
+        splits: BTreeMap::new(),
+        masks: false,
+        skipped: 0,
+        ..Meta::default()
+    };
+    let split = Split { images, labels, concepts: None, masks: None };
+    Dataset { meta, splits: BTreeMap::from([("train".to_owned(), split)]) }
+}
+
+fn request(partial: &Path) -> lthlang::exec::job::NodeRequest {
+    lthlang::exec::job::NodeRequest {
+        id: "t".to_owned(),
+        stage: "t".to_owned(),
+        category: lthlang::kinds::Category::Train,
+        method: "sgd".to_owned(),
+        round: None,
+        seed: 11,
+        fields: BTreeMap::new(),
+        upstream: Vec::new(),
+        output: partial.to_path_buf(),
+        partial: partial.to_path_buf(),
+        device: "cpu".to_owned(),
+    }
+}
+
+fn equal_variables(a: &BTreeMap<String, Tensor>, b: &BTreeMap<String, Tensor>) -> Vec<String> {
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    a.iter().filter(|(k, t)| !t.equal(&b[*k])).map(|(k, _)| k.clone()).collect()
+}
+
+#[test]
+fn rewinding_restores_weights_biases_and_batch_norm_buffers_bit_for_bit() {
+    let net = Network::build("resnet_tiny", 4, 4, 5, Device::Cpu).unwrap();
+    let init = checkpoint::snapshot(&net.variables());
+    assert!(init.keys().any(|k| k.ends_with("running_mean")), "batch-norm statistics are variables too");
+    let dir = tempfile::tempdir().unwrap();
+    let req = request(dir.path());
+    let emit = |_e: Event| {};
+    let ctx = Context { request: &req, device: Device::Cpu, emit: &emit };
+    train(&ctx, &net, &tiny_data(16), &recipe(sgd(0.9), 5e-4), &BTreeMap::new(), None).unwrap();
+    let changed = equal_variables(&init, &net.variables());
+    assert!(
+        changed.iter().any(|k| k.ends_with("running_var")) && changed.iter().any(|k| k.ends_with("bias")),
+        "training should move statistics and biases: {changed:?}"
+    );
+    checkpoint::restore(&net.variables(), &init, dir.path()).unwrap();
+    assert_eq!(equal_variables(&init, &net.variables()), Vec::<String>::new());
+}
+
+#[test]
+fn each_training_run_starts_a_fresh_optimizer() {
+    // Train, rewind, train again (as a second prune round does): if any momentum survived the
+    // first run, the second would differ from a single run on a copy of the same start.
+    let data = tiny_data(16);
+    let r = recipe(sgd(0.9), 0.0);
+    let emit = |_e: Event| {};
+    let (first, second, single) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let net = Network::build("resnet_tiny", 4, 4, 5, Device::Cpu).unwrap();
+    let init = checkpoint::snapshot(&net.variables());
+    for dir in [&first, &second] {
+        let req = request(dir.path());
+        checkpoint::restore(&net.variables(), &init, dir.path()).unwrap();
+        train(&Context { request: &req, device: Device::Cpu, emit: &emit }, &net, &data, &r, &BTreeMap::new(), None).unwrap();
+    }
+    let copy = Network::build("resnet_tiny", 4, 4, 5, Device::Cpu).unwrap();
+    let req = request(single.path());
+    train(&Context { request: &req, device: Device::Cpu, emit: &emit }, &copy, &data, &r, &BTreeMap::new(), None).unwrap();
+    assert_eq!(equal_variables(&copy.variables(), &net.variables()), Vec::<String>::new());
+}
+
+#[test]
+fn test_scores_by_hand_on_an_imbalanced_binary_task() {
+    // Labels 0, 1, 1, 1; predictions (argmax) 0, 1, 0, 1: accuracy 3/4; recall of class 0 is 1/1
+    // and of class 1 is 2/3, so balanced accuracy (1 + 2/3) / 2 = 5/6. The margins z₁ − z₀ are
+    // −2, 1, −1, 3: the one negative lies below every positive, so AUROC is 1 although the
+    // third image is misclassified.
+    let logits = Tensor::from_slice2(&[[2.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 3.0]]);
+    let labels = Tensor::from_slice(&[0i64, 1, 1, 1]);
+    let scores = TestScores::of(&logits, &labels).unwrap();
+    assert_eq!(scores.accuracy, 0.75);
+    assert!((scores.balanced_accuracy.unwrap() - 5.0 / 6.0).abs() < 1e-12);
+    assert_eq!(scores.auroc, Some(1.0));
+    // Three classes: no AUROC. All one class: no AUROC either (it needs both).
+    let three = TestScores::of(&Tensor::from_slice2(&[[1.0f32, 0.0, 0.0], [0.0, 0.0, 1.0]]), &Tensor::from_slice(&[0i64, 1])).unwrap();
+    assert_eq!((three.accuracy, three.balanced_accuracy, three.auroc), (0.5, Some(0.5), None));
+    let one_class = TestScores::of(&logits, &Tensor::from_slice(&[1i64, 1, 1, 1])).unwrap();
+    assert_eq!(one_class.auroc, None);
+    assert_eq!(one_class.balanced_accuracy, Some(0.5));
+}
