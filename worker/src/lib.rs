@@ -17,6 +17,7 @@ pub mod pcbm;
 pub mod prune;
 pub mod saliency;
 pub mod selection;
+pub mod stop;
 pub mod tcav;
 pub mod train;
 

@@ -50,6 +50,9 @@ fn follow_parent() {}
 fn main() {
     allocator::keep_freed_memory();
     follow_parent();
+    if let Err(e) = lthlang_worker::stop::install() {
+        eprintln!("cannot handle SIGTERM, so a stop request will end the worker at once: {e}");
+    }
     // libtorch's own panics are caught per node; keep the default hook from printing them on
     // stdout's neighbour so the event stream stays the only protocol channel.
     std::panic::set_hook(Box::new(|_| {}));
@@ -93,6 +96,9 @@ fn main() {
             }
         };
         emit(&event);
+        if lthlang_worker::stop::requested() {
+            break;
+        }
     }
 }
 

@@ -269,7 +269,12 @@ struct Progress {
 const AUGMENT_STREAMS: u64 = 1 << 32;
 
 const PROGRESS: &str = "progress.json";
-const PARTIAL_TENSORS: &str = "state.safetensors";
+/// The tensors saved after epoch `n`. Named by epoch so the progress file, renamed into place
+/// last, always names tensors that are complete: a kill between the two renames leaves the
+/// previous epoch's pair intact (one shared name would pair epoch n's progress with n+1's state).
+fn partial_tensors(epochs_done: u32) -> String {
+    format!("state-{epochs_done}.safetensors")
+}
 
 fn save_progress(
     dir: &Path,
@@ -291,18 +296,22 @@ fn save_progress(
             tensors.insert(format!("opt{i}.{k}"), b.shallow_clone());
         }
     }
-    checkpoint::save(&dir.join(PARTIAL_TENSORS), &tensors, &BTreeMap::new())?;
+    checkpoint::save(&dir.join(partial_tensors(progress.epochs_done)), &tensors, &BTreeMap::new())?;
     // The JSON is written last and renamed into place: it is the commit point of an epoch.
     let temp = dir.join("progress.json.tmp");
     std::fs::write(&temp, serde_json::to_string(progress).unwrap_or_default()).map_err(|e| io_error(&temp, &e))?;
-    std::fs::rename(&temp, dir.join(PROGRESS)).map_err(|e| io_error(dir, &e))
+    std::fs::rename(&temp, dir.join(PROGRESS)).map_err(|e| io_error(dir, &e))?;
+    if let Some(before) = progress.epochs_done.checked_sub(1) {
+        let _ = std::fs::remove_file(dir.join(partial_tensors(before)));
+    }
+    Ok(())
 }
 
 /// Loads saved progress if a previous attempt left some; a damaged partial area is discarded.
 fn load_progress(dir: &Path, vars: &BTreeMap<String, Tensor>, state: &mut State, best: &mut BTreeMap<String, Tensor>) -> Option<Progress> {
     let text = std::fs::read_to_string(dir.join(PROGRESS)).ok()?;
     let progress: Progress = serde_json::from_str(&text).ok()?;
-    let mut tensors = checkpoint::load(&dir.join(PARTIAL_TENSORS)).ok()?;
+    let mut tensors = checkpoint::load(&dir.join(partial_tensors(progress.epochs_done))).ok()?;
     let current: BTreeMap<String, Tensor> =
         vars.keys().filter_map(|k| tensors.remove(&format!("var.{k}")).map(|t| (k.clone(), t))).collect();
     checkpoint::restore(vars, &current, dir).ok()?;
@@ -417,6 +426,12 @@ pub fn train(
             checkpoint::save(&dir.join(format!("epoch-{}.safetensors", epoch + 1)), &vars, &BTreeMap::new())?;
         }
         save_progress(partial, &progress, &vars, &state, &best)?;
+        if crate::stop::requested() && progress.epochs_done < recipe.epochs {
+            return Err(StageError::new(format!(
+                "stopped after epoch {} of {}; its state is saved and a rerun resumes there",
+                progress.epochs_done, recipe.epochs
+            )));
+        }
     }
     if progress.best_val.is_some() && !best.is_empty() {
         checkpoint::restore(&vars, &best, partial)?;
