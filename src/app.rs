@@ -1,16 +1,19 @@
-//! Carries out one command line. Returns the process exit code: 0 clean (warnings allowed),
-//! 1 problems in the input, 2 usage.
+//! Carries out one command line. Returns the process exit code (the README's "Exit codes"):
+//! 0 success (warnings allowed), 1 problems in the input, 2 usage or environment (a path, the
+//! cache, a flag), 3 some node failed, 4 nothing (or not enough) cached for what was asked,
+//! 128 + N stopped by signal N (130 Ctrl-C, 143 SIGTERM).
 
 use crate::cache::fingerprint;
 use crate::cache::store::{Store, CACHE_ENV};
 use crate::check::{self, Program};
-use crate::cli::{CacheArgs, Cli, Colour, Command, GraphFormat};
+use crate::cli::{CacheArgs, Cli, Colour, Command, DiagnosticFormat, GraphFormat};
 use crate::diagnostic::{summary, Style};
-use crate::exec::{self, explain, run::Options};
+use crate::exec::{self, explain, interrupt, run::Options};
 use crate::plan;
 use crate::report::console;
 use crate::report::progress::{self, Progress};
-use crate::report::{explained, run_folder};
+use crate::report::run_summary::Summary;
+use crate::report::{explained, json_diagnostics, run_folder};
 use crate::source::Sources;
 use std::collections::BTreeSet;
 use std::io::IsTerminal as _;
@@ -22,17 +25,54 @@ pub const EXIT_INPUT: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// A run in which some node failed (the others completed and are cached).
 pub const EXIT_FAILED: u8 = 3;
+/// What was asked needs results the cache does not hold yet (`report` before `run`).
+pub const EXIT_NOT_CACHED: u8 = 4;
+
+/// How output is shown, from the global flags.
+#[derive(Clone, Copy)]
+struct Ui {
+    style: Style,
+    verbose: bool,
+    quiet: bool,
+}
+
+/// Where diagnostics go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Diagnostics {
+    /// Rendered on stderr.
+    Human,
+    /// One JSON object per line on stdout (`check --format json`).
+    JsonLines,
+    /// Rendered on stderr, except that errors replace the output: `{"diagnostics": [...]}` on
+    /// stdout, so stdout is always one JSON document (`plan --json`).
+    JsonOnError,
+}
+
+/// Data folders must exist for commands that read them; the others look at the plan only.
+const NEEDS_DATA: check::Options = check::Options { require_data: true };
+const PLAN_ONLY: check::Options = check::Options { require_data: false };
 
 pub fn run(cli: &Cli) -> u8 {
-    let style = style(cli.colour);
+    let ui = Ui { style: style(cli.colour), verbose: cli.verbose, quiet: cli.quiet };
+    console::set_quiet(cli.quiet);
+    let style = ui.style;
     match &cli.command {
-        Command::Check { files } => {
+        Command::Check { files, format, no_data } => {
+            let options = if *no_data { PLAN_ONLY } else { NEEDS_DATA };
+            let shown = match format {
+                DiagnosticFormat::Human => Diagnostics::Human,
+                DiagnosticFormat::Json => Diagnostics::JsonLines,
+            };
             let mut worst = EXIT_OK;
             for file in files {
-                let code = match load(file, style) {
+                let code = match load(file, style, options, shown) {
                     Ok((_, _, checked)) => {
                         let status = if checked.has_errors() { "failed" } else { "ok" };
-                        console::status(&format!("{}: {status} ({})", file.display(), summary(&checked.diagnostics)));
+                        if shown == Diagnostics::JsonLines {
+                            console::output(&json_diagnostics::checked_line(&file.display().to_string(), &checked.diagnostics));
+                        } else {
+                            console::status(&format!("{}: {status} ({})", file.display(), summary(&checked.diagnostics)));
+                        }
                         if checked.has_errors() {
                             EXIT_INPUT
                         } else {
@@ -45,11 +85,19 @@ pub fn run(cli: &Cli) -> u8 {
             }
             worst
         }
-        Command::Plan { file, json, explain: true, cache, force } => with_program(file, style, |program, sources| {
+        Command::Plan { file, json, explain: true, cache, force } => with_program(file, style, PLAN_ONLY, *json, |program, sources| {
             let plan = plan::plan(program);
-            let Some(store) = open_store(cache, Some(file)) else { return EXIT_USAGE };
+            let force = match valid_force(force, program, &plan, file) {
+                Ok(f) => f,
+                Err(code) => return code,
+            };
+            let store = match read_cache(cache, Some(file)) {
+                Ok(Cache::Found(store)) => store,
+                // An absent cache explains as an empty one: every node "not computed yet".
+                Ok(Cache::NothingYet(root)) => Store::read_only(&root),
+                Err(code) => return code,
+            };
             let fingerprints = fingerprint::of_plan(program, &plan);
-            let force: BTreeSet<String> = force.iter().cloned().collect();
             let explained = explain::explain(program, &plan, &fingerprints, &store, &force);
             if *json {
                 console::output(&format!("{}\n", explained::json(&plan, &explained)));
@@ -58,7 +106,7 @@ pub fn run(cli: &Cli) -> u8 {
             }
             EXIT_OK
         }),
-        Command::Plan { file, json, .. } => with_program(file, style, |program, _| {
+        Command::Plan { file, json, .. } => with_program(file, style, PLAN_ONLY, *json, |program, _| {
             let plan = plan::plan(program);
             if *json {
                 let text = serde_json::to_string_pretty(&plan.nodes).unwrap_or_default();
@@ -68,7 +116,7 @@ pub fn run(cli: &Cli) -> u8 {
             }
             EXIT_OK
         }),
-        Command::Graph { file, format } => with_program(file, style, |program, _| {
+        Command::Graph { file, format } => with_program(file, style, PLAN_ONLY, false, |program, _| {
             let plan = plan::plan(program);
             console::output(&match format {
                 GraphFormat::Dot => plan::to_dot(&plan),
@@ -76,14 +124,21 @@ pub fn run(cli: &Cli) -> u8 {
             });
             EXIT_OK
         }),
-        Command::Run { file, cache, force, json } => {
-            with_program(file, style, |program, sources| run_experiment(file, program, sources, cache, force, *json))
+        Command::Run { dry_run: true, file, .. } => {
+            console::error_line(&format!(
+                "`run` has no --dry-run; `lthlang plan --explain {}` lists what a run would compute and why",
+                file.display()
+            ));
+            EXIT_USAGE
+        }
+        Command::Run { file, cache, force, json, .. } => {
+            with_program(file, style, NEEDS_DATA, false, |program, sources| run_experiment(file, program, sources, cache, force, *json, ui))
         }
         Command::Report { file, cache, open } => {
-            with_program(file, style, |program, sources| rerender(file, program, sources, cache, *open))
+            with_program(file, style, NEEDS_DATA, false, |program, sources| rerender(file, program, sources, cache, *open, ui))
         }
-        Command::Status { file, cache } => match open_store(cache, file.as_deref()) {
-            Some(store) => match store.entries() {
+        Command::Status { file, cache } => match read_cache(cache, file.as_deref()) {
+            Ok(Cache::Found(store)) => match store.entries() {
                 Ok(entries) => {
                     console::output(&run_folder::status_table(&store, &entries));
                     EXIT_OK
@@ -93,9 +148,15 @@ pub fn run(cli: &Cli) -> u8 {
                     EXIT_USAGE
                 }
             },
-            None => EXIT_USAGE,
+            Ok(Cache::NothingYet(root)) => {
+                console::output(&format!("nothing cached yet (no cache at {})\n", root.display()));
+                EXIT_OK
+            }
+            Err(code) => code,
         },
         Command::Gc { files, cache, dry_run } => collect_garbage(files, cache, *dry_run, style),
+        Command::Doc { topic, markdown } => crate::doc::command(topic.as_deref(), *markdown),
+        Command::Explain { code } => crate::doc::codes::command(code.as_deref()),
     }
 }
 
@@ -103,19 +164,56 @@ fn style(colour: Colour) -> Style {
     let colour = match colour {
         Colour::Always => true,
         Colour::Never => false,
-        Colour::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        Colour::Auto => {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+        }
     };
     let width = if colour { 100 } else { Style::PLAIN.width };
     Style { colour, width }
 }
 
-/// Reads and checks a file, printing its diagnostics. Err carries the exit code of a file that
-/// could not be read.
-fn load(file: &Path, style: Style) -> Result<(crate::source::SourceId, Sources, check::Checked), u8> {
+/// The name `-` stands for standard input (`check -`).
+fn is_stdin(file: &Path) -> bool {
+    file.as_os_str() == "-"
+}
+
+/// Reads and checks a file, showing its diagnostics as `shown` says. Err carries the exit code of
+/// a file that could not be read.
+fn load(
+    file: &Path,
+    style: Style,
+    options: check::Options,
+    shown: Diagnostics,
+) -> Result<(crate::source::SourceId, Sources, check::Checked), u8> {
     let mut sources = Sources::default();
-    match check::check_path(&mut sources, file) {
+    let checked = if is_stdin(file) {
+        let mut text = String::new();
+        match std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+            // Relative paths in it are read from the current folder, as if it were a file here.
+            Ok(_) => {
+                let here = std::env::current_dir().unwrap_or_default().join("<stdin>");
+                let id = sources.add(crate::source::Origin::File(here), "<stdin>".to_owned(), text);
+                Ok((id, check::check_with(&mut sources, id, options)))
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        check::check_path_with(&mut sources, file, options)
+    };
+    match checked {
         Ok((id, checked)) => {
-            console::diagnostics(&checked.diagnostics, &sources, style);
+            match shown {
+                Diagnostics::Human => console::diagnostics(&checked.diagnostics, &sources, style),
+                Diagnostics::JsonLines => console::output(&json_diagnostics::lines(&checked.diagnostics, &sources)),
+                Diagnostics::JsonOnError if checked.has_errors() => {
+                    let all: Vec<_> = checked.diagnostics.iter().map(|d| json_diagnostics::of(d, &sources)).collect();
+                    let text = serde_json::to_string_pretty(&serde_json::json!({ "diagnostics": all })).unwrap_or_default();
+                    console::output(&format!("{text}\n"));
+                }
+                Diagnostics::JsonOnError => console::diagnostics(&checked.diagnostics, &sources, style),
+            }
             Ok((id, sources, checked))
         }
         Err(e) => {
@@ -125,8 +223,9 @@ fn load(file: &Path, style: Style) -> Result<(crate::source::SourceId, Sources, 
     }
 }
 
-fn with_program(file: &Path, style: Style, body: impl FnOnce(&Program, &Sources) -> u8) -> u8 {
-    match load(file, style) {
+fn with_program(file: &Path, style: Style, options: check::Options, json: bool, body: impl FnOnce(&Program, &Sources) -> u8) -> u8 {
+    let shown = if json { Diagnostics::JsonOnError } else { Diagnostics::Human };
+    match load(file, style, options, shown) {
         Ok((_, sources, checked)) => match checked.program {
             Some(program) => body(&program, &sources),
             None => {
@@ -136,6 +235,58 @@ fn with_program(file: &Path, style: Style, body: impl FnOnce(&Program, &Sources)
         },
         Err(code) => code,
     }
+}
+
+/// `--force` names: stages, or single nodes (`tickets[3]`: one round). An unknown name is a usage
+/// error that lists what exists and suggests the nearest.
+fn valid_force(force: &[String], program: &Program, plan: &plan::Plan, file: &Path) -> Result<BTreeSet<String>, u8> {
+    for name in force {
+        if program.stage(name).is_some() || plan.nodes.iter().any(|n| &n.id == name) {
+            continue;
+        }
+        let stages: Vec<&str> = program.stages.iter().map(|s| s.name.as_str()).collect();
+        let message = match name.split_once('[').filter(|(stage, _)| program.stage(stage).is_some()) {
+            Some((stage, _)) => {
+                let nodes: Vec<&str> = plan.nodes.iter().filter(|n| n.stage == stage).map(|n| n.id.as_str()).collect();
+                format!("--force names `{name}`, which is not a node of `{}`; `{stage}` has {}", file.display(), nodes.join(", "))
+            }
+            None => {
+                let hint = crate::diagnostic::did_you_mean(name, stages.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
+                format!(
+                    "--force names `{name}`, which is not a stage of `{}`{hint}\n  its stages: {}\n  one round of a series: STAGE[ROUND], e.g. `{}`",
+                    file.display(),
+                    stages.join(", "),
+                    plan.nodes.iter().find(|n| n.round.is_some()).map_or("tickets[1]", |n| n.id.as_str())
+                )
+            }
+        };
+        console::error_line(&message);
+        return Err(EXIT_USAGE);
+    }
+    Ok(force.iter().cloned().collect())
+}
+
+/// A cache as the read-only commands find it.
+enum Cache {
+    Found(Store),
+    /// The default cache of an experiment that has never run.
+    NothingYet(PathBuf),
+}
+
+/// Opens the cache for reading, creating nothing. A cache named with --cache or LTHLANG_CACHE
+/// that is not there is a usage error (a typo would otherwise read as an empty cache); the
+/// default one beside the experiment simply has nothing yet.
+fn read_cache(args: &CacheArgs, file: Option<&Path>) -> Result<Cache, u8> {
+    let root = cache_root(args, file);
+    if Store::is_cache(&root) {
+        return Ok(Cache::Found(Store::read_only(&root)));
+    }
+    let named = args.cache.is_some() || std::env::var_os(CACHE_ENV).is_some_and(|d| !d.is_empty());
+    if named {
+        console::error_line(&format!("no cache at {}", root.display()));
+        return Err(EXIT_USAGE);
+    }
+    Ok(Cache::NothingYet(root))
 }
 
 /// The cache folder: `--cache`, else `LTHLANG_CACHE`, else `.lth/cache` beside the experiment
@@ -151,21 +302,34 @@ fn cache_root(args: &CacheArgs, file: Option<&Path>) -> PathBuf {
     base.join(".lth").join("cache")
 }
 
-fn open_store(args: &CacheArgs, file: Option<&Path>) -> Option<Store> {
+/// Opens the cache for a run, creating it when needed, and makes sure it can be written: an
+/// unwritable cache is one error naming the folder, before anything starts.
+fn writable_store(args: &CacheArgs, file: Option<&Path>) -> Option<Store> {
     let root = cache_root(args, file);
-    match Store::open(&root) {
+    match Store::open(&root).and_then(|store| store.check_writable().map(|()| store)) {
         Ok(store) => Some(store),
         Err(e) => {
-            console::error_line(&format!("cannot open the cache `{}`: {e}", root.display()));
+            console::error_line(&format!("cannot write to the cache {}: {e}", root.display()));
             None
         }
     }
 }
 
 /// `lthlang report`: reruns only the report stages, over a cache that must hold everything else.
-fn rerender(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs, open: bool) -> u8 {
+fn rerender(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs, open: bool, ui: Ui) -> u8 {
     let plan = plan::plan(program);
-    let Some(store) = open_store(cache, Some(file)) else { return EXIT_USAGE };
+    let store = match read_cache(cache, Some(file)) {
+        Ok(Cache::Found(store)) => store,
+        Ok(Cache::NothingYet(root)) => {
+            console::error_line(&format!(
+                "nothing cached yet (no cache at {}); run `lthlang run {}` first",
+                root.display(),
+                file.display()
+            ));
+            return EXIT_NOT_CACHED;
+        }
+        Err(code) => return code,
+    };
     let fingerprints = fingerprint::of_plan(program, &plan);
     let missing: Vec<&str> = plan
         .nodes
@@ -189,27 +353,35 @@ fn rerender(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs
             shown.join(", "),
             file.display()
         ));
-        return EXIT_FAILED;
+        return EXIT_NOT_CACHED;
     }
-    let code = run_experiment(file, program, sources, cache, &reports, false);
+    let code = run_experiment(file, program, sources, cache, &reports, false, ui);
     let html = run_folder::folder_of(file, &program.experiment.name).join("report.html");
     if code == EXIT_OK && open && html.exists() {
-        let viewer = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
-        if std::process::Command::new(viewer).arg(&html).spawn().is_err() {
-            console::status(&format!("could not start `{viewer}`; open {} in a browser", html.display()));
-        }
+        return open_in_viewer(&html);
     }
     code
 }
 
-fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs, force: &[String], json: bool) -> u8 {
+/// `report --open`: the desktop's opener, whose failure is reported (exit 2) rather than lost.
+fn open_in_viewer(html: &Path) -> u8 {
+    let viewer = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    let failure = match std::process::Command::new(viewer).arg(html).status() {
+        Ok(status) if status.success() => return EXIT_OK,
+        Ok(status) => format!("`{viewer}` failed ({status})"),
+        Err(e) => format!("cannot start `{viewer}`: {e}"),
+    };
+    console::error_line(&format!("{failure}; open {} in a browser", html.display()));
+    EXIT_USAGE
+}
+
+fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs, force: &[String], json: bool, ui: Ui) -> u8 {
     let plan = plan::plan(program);
-    let unknown: Vec<&String> = force.iter().filter(|f| program.stage(f).is_none()).collect();
-    if let Some(name) = unknown.first() {
-        console::error_line(&format!("--force names `{name}`, which is not a stage of `{}`", file.display()));
-        return EXIT_USAGE;
-    }
-    let Some(store) = open_store(cache, Some(file)) else { return EXIT_USAGE };
+    let force = match valid_force(force, program, &plan, file) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let Some(store) = writable_store(cache, Some(file)) else { return EXIT_USAGE };
     let folder = run_folder::folder_of(file, &program.experiment.name);
     if let Err(e) = std::fs::create_dir_all(&folder) {
         console::error_line(&format!("cannot create the run folder `{}`: {e}", folder.display()));
@@ -218,43 +390,71 @@ fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &Cac
     let started = std::time::Instant::now();
     let fingerprints = fingerprint::of_plan(program, &plan);
     let document = document(file, program, sources, &plan, &fingerprints);
-    let options = Options {
-        force: force.iter().cloned().collect(),
-        worker: exec::worker::worker_path(),
-        log: Some(folder.join("worker.log")),
-        document,
-    };
+    let options = Options { force, worker: exec::worker::worker_path(), log: Some(folder.join("worker.log")), document };
+    let terminal = std::io::stderr().is_terminal();
     let mode = if json {
         progress::Mode::Json
-    } else if std::io::stderr().is_terminal() {
+    } else if ui.quiet {
+        progress::Mode::Quiet
+    } else if terminal && ui.style.colour {
         progress::Mode::Bars
+    } else if terminal || ui.verbose {
+        progress::Mode::Lines
     } else {
         progress::Mode::Quiet
     };
-    let mut display = Progress::new(mode);
+    let mut display = Progress::new(mode, ui.verbose);
+    let announcer = display.announcer();
+    if let Err(e) = interrupt::install(move |interruption| announcer.announce(interruption)) {
+        console::error_line(&format!("cannot handle SIGINT/SIGTERM, so a Ctrl-C will stop the run at once: {e}"));
+    }
     let outcome = exec::run::run(program, &plan, &fingerprints, &store, &options, &mut |event| display.observe(event));
     display.finish();
-    let written = run_folder::write(&folder, program, &plan, &outcome, started.elapsed().as_secs_f64(), &store);
-    if let Err(e) = &written {
-        console::error_line(&format!("cannot write the run folder `{}`: {e}", folder.display()));
+    let seconds = started.elapsed().as_secs_f64();
+    let signal = interrupt::requested();
+    // An interrupted run leaves the run folder as the last complete run wrote it: half a table of
+    // metrics beside an older report would mislead more than a stale but whole one.
+    let written = match signal {
+        Some(_) => None,
+        None => Some(run_folder::write(&folder, program, &plan, &outcome, seconds, &store)),
+    };
+    if let Some(Err(e)) = &written {
+        console::error_line(&format!("cannot write the run folder {}: {e}", folder.display()));
     }
-    if !json {
-        console::status(&run_folder::summary(&folder, &outcome, started.elapsed().as_secs_f64()));
-    }
-    if !outcome.failed().is_empty() {
+    let code = if let Some(signal) = signal {
+        interrupt::exit_code(signal)
+    } else if !outcome.failed().is_empty() {
         EXIT_FAILED
-    } else if written.is_err() {
+    } else if matches!(written, Some(Err(_))) {
         EXIT_USAGE
     } else {
         EXIT_OK
+    };
+    let folder_written = matches!(written, Some(Ok(()))).then_some(folder);
+    let summary = Summary::of(&outcome, signal, code, seconds, folder_written);
+    if json {
+        console::output(&format!("{}\n", summary.json()));
+    } else if signal.is_some() || !outcome.failed().is_empty() {
+        // Said even with -q: the user must learn why the exit code is not 0.
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), format!("{}\n", summary.text()).as_bytes());
+    } else {
+        console::status(&summary.text());
     }
+    code
 }
 
 fn collect_garbage(files: &[PathBuf], cache: &CacheArgs, dry_run: bool, style: Style) -> u8 {
-    let Some(store) = open_store(cache, files.first().map(PathBuf::as_path)) else { return EXIT_USAGE };
+    let store = match read_cache(cache, files.first().map(PathBuf::as_path)) {
+        Ok(Cache::Found(store)) => store,
+        Ok(Cache::NothingYet(root)) => {
+            console::status(&format!("nothing cached yet (no cache at {}); nothing to delete", root.display()));
+            return EXIT_OK;
+        }
+        Err(code) => return code,
+    };
     let mut reachable = BTreeSet::new();
     for file in files {
-        match load(file, style) {
+        match load(file, style, PLAN_ONLY, Diagnostics::Human) {
             Ok((_, _, checked)) => match checked.program {
                 Some(program) => {
                     let plan = plan::plan(&program);

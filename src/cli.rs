@@ -8,23 +8,36 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Colour diagnostics: auto (when stderr is a terminal and NO_COLOR is unset), always, never.
-    #[arg(long, global = true, value_enum, default_value_t = Colour::Auto)]
+    /// Colour and terminal effects: auto (when stderr is a terminal and NO_COLOR is unset),
+    /// always, never (no escape codes at all: progress is written as plain lines).
+    #[arg(long, visible_alias = "color", global = true, value_enum, default_value_t = Colour::Auto)]
     pub colour: Colour,
+    /// Print only errors and warnings: no progress, no summary lines.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more: every node of a run as it ends, cached ones included.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check files without running anything: every problem found, sorted by position.
     Check {
-        /// `.lth` files to check.
+        /// `.lth` files to check; `-` reads one from standard input.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// `human` (rendered on stderr) or `json` (one object per diagnostic on stdout).
+        #[arg(long, value_enum, default_value_t = DiagnosticFormat::Human)]
+        format: DiagnosticFormat,
+        /// Check everything except that dataset folders exist (a missing one is a warning).
+        #[arg(long)]
+        no_data: bool,
     },
     /// Show the graph of nodes a run would compute, in dependency order.
     Plan {
         file: PathBuf,
-        /// Print the nodes as a JSON array.
+        /// Print the nodes as a JSON array (diagnostics, if any, as JSON lines before it).
         #[arg(long)]
         json: bool,
         /// Say for every node whether the cache holds it and, if not, why it must run.
@@ -45,9 +58,12 @@ pub enum Command {
         /// Recompute this stage and everything downstream of it, even if cached (repeatable).
         #[arg(long, value_name = "STAGE")]
         force: Vec<String>,
-        /// Stream events as JSON lines on stdout instead of progress bars.
+        /// Stream events as JSON lines on stdout instead of progress bars; the last is a summary.
         #[arg(long)]
         json: bool,
+        /// Not an option of `run`: `lthlang plan --explain FILE` shows what a run would compute.
+        #[arg(long, hide = true)]
+        dry_run: bool,
     },
     /// Re-render the report from cached results, computing nothing else; the run folder gets the
     /// new files. Fails, naming them, if nodes the report needs are not cached yet.
@@ -82,6 +98,27 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
+    /// The language reference from the binary: categories, methods and their fields (type,
+    /// range, default, meaning). `doc`, `doc train`, `doc sgd` or `doc train.sgd`.
+    Doc {
+        /// A category, a method, or `category.method`; nothing lists every category.
+        topic: Option<String>,
+        /// Print the whole reference as Markdown (what docs/reference.md holds).
+        #[arg(long, conflicts_with = "topic")]
+        markdown: bool,
+    },
+    /// A longer explanation of a diagnostic code, with an example: `explain lth::check::unknown_name`
+    /// (or just `unknown_name`).
+    Explain {
+        /// The code; nothing lists every code.
+        code: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiagnosticFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, clap::Args)]

@@ -11,6 +11,7 @@ pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod diagnostic;
+pub mod doc;
 pub mod exec;
 pub mod kinds;
 pub mod metrics;

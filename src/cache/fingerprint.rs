@@ -154,7 +154,7 @@ impl Reason {
     pub fn describe(&self) -> String {
         let show = |v: &Option<Value>| v.as_ref().map_or_else(|| "(unset)".to_owned(), describe_value);
         match self {
-            Reason::NoEntry => "no entry yet".to_owned(),
+            Reason::NoEntry => "not computed yet".to_owned(),
             Reason::FieldChanged { field, old, new, .. } => format!("field `{field}` changed from {} to {}", show(old), show(new)),
             Reason::InputChanged { input } => format!("input `{input}` changed"),
             Reason::FileChanged { field } => format!("the file named by `{field}` changed on disk"),

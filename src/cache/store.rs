@@ -78,6 +78,30 @@ impl Store {
         Ok(Store { root: root.to_path_buf() })
     }
 
+    /// Whether a cache is at `root` (its `entries/` folder exists).
+    pub fn is_cache(root: &Path) -> bool {
+        root.join("entries").is_dir()
+    }
+
+    /// The cache at `root` for commands that only read: nothing is created, and an absent cache
+    /// reads as an empty one.
+    pub fn read_only(root: &Path) -> Store {
+        Store { root: root.to_path_buf() }
+    }
+
+    /// Fails, with the OS's reason, when this process cannot create files in the cache. A run
+    /// calls it before its first node so an unwritable cache is one error naming the folder, not
+    /// one failed lock per node. (Permission bits alone do not tell: root ignores them, and a
+    /// read-only mount or an immutable folder refuses everyone.)
+    pub fn check_writable(&self) -> io::Result<()> {
+        for sub in ["tmp", "locks"] {
+            let probe = self.root.join(sub).join(format!(".write-probe.{}", std::process::id()));
+            File::create(&probe)?;
+            fs::remove_file(&probe)?;
+        }
+        Ok(())
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -26,15 +26,37 @@ impl Checked {
     }
 }
 
+/// What a check demands beyond the text itself.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Dataset folders must exist and hold their files. Off (`check --no-data`, `plan`, `graph`),
+    /// a missing one is a warning: everything that does not read the data can still be looked at.
+    pub require_data: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { require_data: true }
+    }
+}
+
 /// Reads and checks a file. An unreadable file is a diagnostic-free error for the caller to report.
 pub fn check_path(sources: &mut Sources, path: &Path) -> std::io::Result<(SourceId, Checked)> {
+    check_path_with(sources, path, Options::default())
+}
+
+pub fn check_path_with(sources: &mut Sources, path: &Path, options: Options) -> std::io::Result<(SourceId, Checked)> {
     let text = std::fs::read_to_string(path)?;
     let id = sources.add(Origin::File(path.to_path_buf()), path.display().to_string(), text);
-    Ok((id, check(sources, id)))
+    Ok((id, check_with(sources, id, options)))
 }
 
 /// Checks the source `root` (already in `sources`), loading the stdlib modules it uses.
 pub fn check(sources: &mut Sources, root: SourceId) -> Checked {
+    check_with(sources, root, Options::default())
+}
+
+pub fn check_with(sources: &mut Sources, root: SourceId, options: Options) -> Checked {
     let text = sources.get(root).text.clone();
     let module = match crate::syntax::parse(root, &text) {
         Ok(module) => module,
@@ -43,7 +65,7 @@ pub fn check(sources: &mut Sources, root: SourceId) -> Checked {
     let mut diagnostics = Vec::new();
     let scope = resolve::Scope::build(sources, &module, &mut diagnostics);
     let sources: &Sources = sources;
-    let mut program = resolve::resolve(sources, root, &module, &scope, &mut diagnostics);
+    let mut program = resolve::resolve(sources, root, &module, &scope, options, &mut diagnostics);
     if !rules::check_cycles(&program, &mut diagnostics) {
         rules::check_cross_stage(sources, &module, &program, &mut diagnostics);
     }

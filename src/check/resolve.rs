@@ -230,9 +230,17 @@ fn import(sources: &mut Sources, item: &crate::syntax::ast::Use, presets: &mut H
 }
 
 /// Types every stage and preset; returns the program (complete only if no errors were pushed).
-pub fn resolve(sources: &Sources, root: SourceId, module: &Module, scope: &Scope, diagnostics: &mut Vec<Diagnostic>) -> Program {
+pub fn resolve(
+    sources: &Sources,
+    root: SourceId,
+    module: &Module,
+    scope: &Scope,
+    options: super::Options,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Program {
     let mut stages = Vec::new();
-    let mut typer = Typer { sources, stages: &scope.stages, presets: &scope.preset_categories, diagnostics };
+    let require_data = options.require_data;
+    let mut typer = Typer { sources, stages: &scope.stages, presets: &scope.preset_categories, require_data, diagnostics };
     for decl in &module.declarations {
         if decl.preset {
             // A preset is typed where it is written; required fields come with its users.
@@ -254,7 +262,8 @@ pub fn resolve(sources: &Sources, root: SourceId, module: &Module, scope: &Scope
         for preset in &presets {
             // Presets were diagnosed where they are written; here only their values are needed.
             let mut quiet = Vec::new();
-            let mut preset_typer = Typer { sources, stages: &scope.stages, presets: &scope.preset_categories, diagnostics: &mut quiet };
+            let mut preset_typer =
+                Typer { sources, stages: &scope.stages, presets: &scope.preset_categories, require_data, diagnostics: &mut quiet };
             for (name, (value, span, effect)) in typed_fields(&mut preset_typer, method, &preset.declaration.fields) {
                 fields.insert(name, FieldValue { value, written: Written::At(span), effect });
             }

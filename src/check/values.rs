@@ -32,6 +32,8 @@ pub struct Typer<'a> {
     pub sources: &'a Sources,
     pub stages: &'a BTreeMap<String, StageHeader>,
     pub presets: &'a HashMap<String, Category>,
+    /// Whether a dataset folder that is missing or incomplete is an error (else a warning).
+    pub require_data: bool,
     pub diagnostics: &'a mut Vec<Diagnostic>,
 }
 
@@ -528,6 +530,20 @@ impl Typer<'_> {
     fn dir(&mut self, expr: &Expr, ty: &Ty, contains: &[&str]) -> Option<Value> {
         let (path, env) = self.path(expr, ty)?;
         let given = env.map(|var| format!(" (from `{var}`)")).unwrap_or_default();
+        if !self.require_data {
+            if !path.is_dir() || contains.iter().any(|entry| !entry.split('|').any(|name| path.join(name).exists())) {
+                self.diagnostics.push(
+                    Diagnostic::warning(
+                        codes::MISSING_PATH,
+                        expr.span,
+                        format!("folder `{}`{given} is missing or incomplete; a run needs it", path.display()),
+                        "not checked: the data is not needed here",
+                    )
+                    .with_help_opt((!contains.is_empty()).then(|| format!("the folder should hold {}", layout_entries(contains)))),
+                );
+            }
+            return Some(Value::Path(path));
+        }
         if !path.is_dir() {
             return self.push(
                 Diagnostic::error(
@@ -678,7 +694,7 @@ pub fn default_value(spec: &FieldSpec) -> Option<Value> {
     let stages = BTreeMap::new();
     let presets = HashMap::new();
     let mut diagnostics = Vec::new();
-    let mut typer = Typer { sources: &sources, stages: &stages, presets: &presets, diagnostics: &mut diagnostics };
+    let mut typer = Typer { sources: &sources, stages: &stages, presets: &presets, require_data: true, diagnostics: &mut diagnostics };
     typer.value(&expr, &spec.ty, false)
 }
 

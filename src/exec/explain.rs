@@ -49,10 +49,15 @@ pub fn explain(
             Lookup::Missing => {
                 let spans =
                     plan.nodes.iter().find(|n| &n.id == id).and_then(|n| program.stage(&n.stage)).map(field_spans).unwrap_or_default();
-                let changed = match last.get(id) {
-                    Some(old) => diff(old, fingerprint, &spans),
-                    None => Vec::new(),
+                // Never computed for this experiment (an empty cache, a new node): that is the
+                // whole reason, whatever its inputs do.
+                let Some(old) = last.get(id) else {
+                    reasons.push(Reason::NoEntry);
+                    runs.insert(id.as_str());
+                    out.push(Explained { id: id.clone(), key, status: NodeStatus::Run, reasons });
+                    continue;
                 };
+                let changed = diff(old, fingerprint, &spans);
                 // An input that runs again is the reason only when nothing about the node itself
                 // changed; an input that changed but is cached is named too.
                 if changed.is_empty() {

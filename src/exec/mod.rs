@@ -2,6 +2,7 @@
 //! what it returns to the cache.
 
 pub mod explain;
+pub mod interrupt;
 pub mod job;
 pub mod run;
 pub mod worker;

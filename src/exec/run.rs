@@ -14,6 +14,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The detail of a node an interrupted run never started.
+pub const NOT_STARTED: &str = "not started";
+
 /// How a node ended in this run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -29,6 +32,11 @@ pub enum Status {
     /// Not attempted because an input failed.
     Skipped {
         because: String,
+    },
+    /// Stopped, or never started, because the run was interrupted (see interrupt.rs); a rerun
+    /// picks it up, from its last finished epoch when it trains.
+    Interrupted {
+        detail: String,
     },
 }
 
@@ -94,6 +102,10 @@ impl Outcome {
     pub fn skipped(&self) -> usize {
         self.nodes.iter().filter(|n| matches!(n.status, Status::Skipped { .. })).count()
     }
+
+    pub fn interrupted(&self) -> Vec<&NodeOutcome> {
+        self.nodes.iter().filter(|n| matches!(n.status, Status::Interrupted { .. })).collect()
+    }
 }
 
 pub fn device_name(device: &Device) -> String {
@@ -104,12 +116,12 @@ pub fn device_name(device: &Device) -> String {
     }
 }
 
-/// Nodes that must be recomputed because of `--force`: the forced stages' nodes and everything
-/// downstream of them.
+/// Nodes that must be recomputed because of `--force`: the forced stages' nodes, or forced single
+/// nodes (`tickets[3]`, one round), and everything downstream of them.
 pub fn forced_nodes(plan: &Plan, force: &BTreeSet<String>) -> BTreeSet<String> {
     let mut forced = BTreeSet::new();
     for node in &plan.nodes {
-        if force.contains(&node.stage) || node.inputs.iter().any(|i| forced.contains(i)) {
+        if force.contains(&node.stage) || force.contains(&node.id) || node.inputs.iter().any(|i| forced.contains(i)) {
             forced.insert(node.id.clone());
         }
     }
@@ -196,6 +208,8 @@ pub fn run(
                     hits.push((node.id.as_str(), *fp));
                 }
             }
+            // Not broken: its dependents are "not started" too, or found in the cache.
+            Status::Interrupted { .. } => {}
         }
         let in_cache = matches!(status, Status::Cached | Status::CachedByOther | Status::Computed);
         let dir = in_cache.then(|| store.entry_dir(&key));
@@ -225,6 +239,9 @@ impl Runner<'_> {
                 }
                 Lookup::Missing => {}
             }
+        }
+        if super::interrupt::requested().is_some() {
+            return Status::Interrupted { detail: NOT_STARTED.to_owned() };
         }
         let lock = match self.store.lock(&key) {
             Ok(lock) => lock,
@@ -305,6 +322,9 @@ impl Runner<'_> {
                         let message = message.clone();
                         (self.observe)(&RunEvent::Worker { worker: event });
                         let _ = std::fs::remove_dir_all(&staging);
+                        if super::interrupt::requested().is_some() {
+                            return Status::Interrupted { detail: message };
+                        }
                         return Status::Failed { message };
                     }
                     Event::Ready { ref device, .. } => {
@@ -317,6 +337,9 @@ impl Runner<'_> {
                 Reply::Exited(how) => {
                     self.worker = None;
                     let _ = std::fs::remove_dir_all(&staging);
+                    if super::interrupt::requested().is_some() {
+                        return Status::Interrupted { detail: how };
+                    }
                     return Status::Failed { message: how };
                 }
             }

@@ -44,9 +44,16 @@ pub struct Worker {
 impl Worker {
     /// Starts the worker. Its stderr (libtorch warnings, crash reports) is appended to `log`.
     pub fn start(path: &Path, log: Option<&Path>) -> Result<Worker, String> {
-        let mut child = Command::new(path).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| {
+        let mut command = Command::new(path);
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // A process group of its own: a Ctrl-C at the terminal reaches only the front end, which
+        // decides how the worker stops (see interrupt.rs).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command.spawn().map_err(|e| {
             format!("cannot start the worker `{}`: {e} (build it with `cargo build --release`, or set {WORKER_ENV})", path.display())
         })?;
+        super::interrupt::watch_worker(child.id());
         let stdin = child.stdin.take().ok_or("the worker has no stdin")?;
         let stdout = child.stdout.take().ok_or("the worker has no stdout")?;
         let stderr = child.stderr.take().ok_or("the worker has no stderr")?;
@@ -100,6 +107,7 @@ impl Worker {
 
     /// How the worker ended, with the tail of its stderr.
     fn ending(&mut self) -> String {
+        super::interrupt::unwatch_worker();
         let status = match self.child.wait() {
             Ok(status) => describe_status(status),
             Err(e) => format!("the worker could not be waited for: {e}"),
@@ -122,6 +130,7 @@ impl Worker {
     /// Closes stdin so the worker finishes its loop, and waits for it.
     pub fn finish(mut self) {
         drop(self.stdin);
+        super::interrupt::unwatch_worker();
         let _ = self.child.wait();
     }
 }

@@ -3,6 +3,14 @@
 use crate::diagnostic::{self, Diagnostic, Style};
 use crate::source::Sources;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `-q`: status lines are dropped; errors, warnings and results still show.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
 
 pub fn diagnostics(diagnostics: &[Diagnostic], sources: &Sources, style: Style) {
     let mut err = std::io::stderr().lock();
@@ -17,6 +25,9 @@ pub fn error_line(message: &str) {
 }
 
 pub fn status(message: &str) {
+    if QUIET.load(Ordering::Relaxed) {
+        return;
+    }
     let _ = writeln!(std::io::stderr().lock(), "{message}");
 }
 

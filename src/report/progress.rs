@@ -1,21 +1,67 @@
 //! Showing a run as it goes: progress bars on a terminal, a JSON-line event stream for tools
 //! (`--json`), and nothing but warnings and failures otherwise (logs stay readable).
+//!
+//! `--colour never` on a terminal gets plain lines instead of bars: redrawing a bar needs cursor
+//! escapes, and "never" promises a stream with no escape codes at all (for `script`, for
+//! terminals that do not understand them, for copying into a lab notebook).
 
+use crate::exec::interrupt::Interruption;
 use crate::exec::job::Event;
 use crate::exec::run::{RunEvent, Status};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write as _;
 use std::time::Duration;
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Bars,
+    /// One plain line per finished node and per epoch: a terminal without escape codes, or `-v`.
+    Lines,
     Json,
     Quiet,
 }
 
 pub struct Progress {
     mode: Mode,
+    /// Created up front in bar mode so a signal can be announced between the bars.
+    multi: Option<MultiProgress>,
     bars: Option<Bars>,
+    /// `-v`: cached nodes are listed too.
+    verbose: bool,
+}
+
+/// Tells the user about a signal, from the signal thread, without tearing the bars.
+pub struct Announcer {
+    mode: Mode,
+    multi: Option<MultiProgress>,
+}
+
+impl Announcer {
+    pub fn announce(&self, interruption: Interruption) {
+        let name = interruption.name();
+        if self.mode == Mode::Json {
+            let event = serde_json::json!({ "event": "interrupted", "signal": name, "at_once": interruption.at_once });
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{event}");
+            let _ = out.flush();
+            return;
+        }
+        let line = if interruption.at_once {
+            format!("{name} again: stopped at once; the unfinished node resumes from its last saved epoch next run")
+        } else {
+            format!("{name}: stopping after the current epoch or node (send it again to stop at once)")
+        };
+        match &self.multi {
+            Some(multi) if interruption.at_once => {
+                // Leave the terminal clean: no half-drawn bar before the process exits.
+                let _ = multi.clear();
+                multi.set_draw_target(ProgressDrawTarget::hidden());
+                eprintln_safe(&line);
+            }
+            Some(multi) => multi.suspend(|| eprintln_safe(&line)),
+            None => eprintln_safe(&line),
+        }
+    }
 }
 
 struct Bars {
@@ -25,8 +71,13 @@ struct Bars {
 }
 
 impl Progress {
-    pub fn new(mode: Mode) -> Progress {
-        Progress { mode, bars: None }
+    pub fn new(mode: Mode, verbose: bool) -> Progress {
+        let multi = (mode == Mode::Bars).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Progress { mode, multi, bars: None, verbose }
+    }
+
+    pub fn announcer(&self) -> Announcer {
+        Announcer { mode: self.mode, multi: self.multi.clone() }
     }
 
     pub fn observe(&mut self, event: &RunEvent) {
@@ -38,6 +89,7 @@ impl Progress {
                     let _ = out.flush();
                 }
             }
+            Mode::Lines => self.line(event),
             Mode::Quiet => match event {
                 RunEvent::Warning { message } => eprintln_safe(&format!("warning: {message}")),
                 RunEvent::NodeDone { outcome, .. } => {
@@ -54,7 +106,7 @@ impl Progress {
     fn draw(&mut self, event: &RunEvent) {
         match event {
             RunEvent::Planned { total, cached } => {
-                let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+                let Some(multi) = self.multi.clone() else { return };
                 let nodes = multi.add(ProgressBar::new(*total as u64));
                 nodes.set_style(
                     ProgressStyle::with_template("{prefix:>8.bold} [{bar:30}] {pos}/{len} {wide_msg}")
@@ -74,13 +126,7 @@ impl Progress {
                         epochs.finish_and_clear();
                     }
                     bars.nodes.inc(1);
-                    let line = match &outcome.status {
-                        Status::Computed => Some(format!("   done  {} ({})", outcome.id, seconds(outcome.seconds))),
-                        Status::Failed { message } => Some(format!(" failed  {}: {message}", outcome.id)),
-                        Status::Skipped { because } => Some(format!("skipped  {} ({because})", outcome.id)),
-                        Status::Cached | Status::CachedByOther => None,
-                    };
-                    if let Some(line) = line {
+                    if let Some(line) = node_line(outcome, self.verbose) {
                         bars.multi.suspend(|| eprintln_safe(&line));
                     }
                 }
@@ -89,6 +135,26 @@ impl Progress {
                 Some(bars) => bars.multi.suspend(|| eprintln_safe(&format!("warning: {message}"))),
                 None => eprintln_safe(&format!("warning: {message}")),
             },
+        }
+    }
+
+    /// Plain lines, no escape codes.
+    fn line(&self, event: &RunEvent) {
+        let line = match event {
+            RunEvent::Planned { total, cached } => Some(format!("{total} nodes, {cached} cached")),
+            RunEvent::WorkerStarting => Some("starting the worker (libtorch)".to_owned()),
+            RunEvent::Worker { worker: Event::Ready { device, threads } } => Some(format!("worker on {device}, {threads} threads")),
+            RunEvent::Worker { worker: Event::Epoch { node, epoch, epochs, loss, accuracy, val_accuracy } } => {
+                let val = val_accuracy.map(|v| format!(", val {:.1}%", v * 100.0)).unwrap_or_default();
+                Some(format!("  epoch  {node} {epoch}/{epochs}: loss {loss:.3}, train {:.1}%{val}", accuracy * 100.0))
+            }
+            RunEvent::Worker { worker: Event::Progress { node, message } } => Some(format!("         {node}: {message}")),
+            RunEvent::Worker { .. } => None,
+            RunEvent::NodeDone { outcome, .. } => node_line(outcome, self.verbose),
+            RunEvent::Warning { message } => Some(format!("warning: {message}")),
+        };
+        if let Some(line) = line {
+            eprintln_safe(&line);
         }
     }
 
@@ -131,6 +197,19 @@ impl Progress {
             }
             bars.nodes.finish_and_clear();
         }
+    }
+}
+
+/// The line for a finished node; cached ones only when verbose.
+fn node_line(outcome: &crate::exec::run::NodeOutcome, verbose: bool) -> Option<String> {
+    let id = &outcome.id;
+    match &outcome.status {
+        Status::Computed => Some(format!("   done  {id} ({})", seconds(outcome.seconds))),
+        Status::Failed { message } => Some(format!(" failed  {id}: {message}")),
+        Status::Skipped { because } => Some(format!("skipped  {id} ({because})")),
+        Status::Interrupted { detail } if detail != crate::exec::run::NOT_STARTED => Some(format!("stopped  {id}: {detail}")),
+        Status::Interrupted { .. } => None,
+        Status::Cached | Status::CachedByOther => verbose.then(|| format!(" cached  {id}")),
     }
 }
 

@@ -32,6 +32,7 @@ pub fn write(folder: &Path, program: &Program, plan: &Plan, outcome: &Outcome, s
             Status::Cached | Status::CachedByOther | Status::Computed => "ok",
             Status::Failed { .. } => "failed",
             Status::Skipped { .. } => "skipped",
+            Status::Interrupted { .. } => "interrupted",
         };
         let mut entry = json!({
             "id": node.id,
@@ -99,32 +100,6 @@ fn write_json(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, text + "\n")?;
     std::fs::rename(tmp, path)
-}
-
-/// The lines printed when a run ends.
-pub fn summary(folder: &Path, outcome: &Outcome, seconds: f64) -> String {
-    let count = |f: fn(&Status) -> bool| outcome.nodes.iter().filter(|n| f(&n.status)).count();
-    let computed = count(|s| matches!(s, Status::Computed));
-    let cached = count(|s| matches!(s, Status::Cached | Status::CachedByOther));
-    let failed = outcome.failed();
-    let mut out = format!(
-        "{} nodes: {computed} computed, {cached} cached{}{} in {}",
-        outcome.nodes.len(),
-        if failed.is_empty() { String::new() } else { format!(", {} failed", failed.len()) },
-        if outcome.skipped() == 0 { String::new() } else { format!(", {} skipped", outcome.skipped()) },
-        super::progress::seconds(seconds)
-    );
-    for node in &failed {
-        if let Status::Failed { message } = &node.status {
-            let _ = write!(out, "\nfailed: `{}`: {message}", node.id);
-        }
-    }
-    let report = folder.join("report.html");
-    let _ = write!(out, "\nrun folder: {}", folder.display());
-    if report.exists() {
-        let _ = write!(out, "\nreport: {}", report.display());
-    }
-    out
 }
 
 pub fn bytes(n: u64) -> String {
