@@ -49,8 +49,8 @@ enum Diagnostics {
 }
 
 /// Data folders must exist for commands that read them; the others look at the plan only.
-const NEEDS_DATA: check::Options = check::Options { require_data: true };
-const PLAN_ONLY: check::Options = check::Options { require_data: false };
+const NEEDS_DATA: check::Options = check::Options { require_data: true, quiet_about_data: false };
+const PLAN_ONLY: check::Options = check::Options { require_data: false, quiet_about_data: false };
 
 pub fn run(cli: &Cli) -> u8 {
     let ui = Ui { style: style(cli.colour), verbose: cli.verbose, quiet: cli.quiet };
@@ -68,10 +68,11 @@ pub fn run(cli: &Cli) -> u8 {
                 let code = match load(file, style, options, shown) {
                     Ok((_, _, checked)) => {
                         let status = if checked.has_errors() { "failed" } else { "ok" };
+                        let name = if is_stdin(file) { "<stdin>".to_owned() } else { file.display().to_string() };
                         if shown == Diagnostics::JsonLines {
-                            console::output(&json_diagnostics::checked_line(&file.display().to_string(), &checked.diagnostics));
+                            console::output(&json_diagnostics::checked_line(&name, &checked.diagnostics));
                         } else {
-                            console::status(&format!("{}: {status} ({})", file.display(), summary(&checked.diagnostics)));
+                            console::status(&format!("{name}: {status} ({})", summary(&checked.diagnostics)));
                         }
                         if checked.has_errors() {
                             EXIT_INPUT
@@ -85,7 +86,8 @@ pub fn run(cli: &Cli) -> u8 {
             }
             worst
         }
-        Command::Plan { file, json, explain: true, cache, force } => with_program(file, style, PLAN_ONLY, *json, |program, sources| {
+        // Explaining needs the real keys, hence the real dataset paths.
+        Command::Plan { file, json, explain: true, cache, force } => with_program(file, style, NEEDS_DATA, *json, |program, sources| {
             let plan = plan::plan(program);
             let force = match valid_force(force, program, &plan, file) {
                 Ok(f) => f,
@@ -203,7 +205,10 @@ fn load(
         check::check_path_with(&mut sources, file, options)
     };
     match checked {
-        Ok((id, checked)) => {
+        Ok((id, mut checked)) => {
+            if options.quiet_about_data {
+                checked.diagnostics.retain(|d| !check::is_data_warning(d));
+            }
             match shown {
                 Diagnostics::Human => console::diagnostics(&checked.diagnostics, &sources, style),
                 Diagnostics::JsonLines => console::output(&json_diagnostics::lines(&checked.diagnostics, &sources)),
@@ -225,6 +230,8 @@ fn load(
 
 fn with_program(file: &Path, style: Style, options: check::Options, json: bool, body: impl FnOnce(&Program, &Sources) -> u8) -> u8 {
     let shown = if json { Diagnostics::JsonOnError } else { Diagnostics::Human };
+    // Commands that never read the data (`plan`, `graph`) do not mention that it is missing.
+    let options = check::Options { quiet_about_data: !options.require_data, ..options };
     match load(file, style, options, shown) {
         Ok((_, sources, checked)) => match checked.program {
             Some(program) => body(&program, &sources),
@@ -454,7 +461,9 @@ fn collect_garbage(files: &[PathBuf], cache: &CacheArgs, dry_run: bool, style: S
     };
     let mut reachable = BTreeSet::new();
     for file in files {
-        match load(file, style, PLAN_ONLY, Diagnostics::Human) {
+        // The data must be there: entries key on the dataset folder's path, and an unset
+        // variable would make keys that match nothing, so gc would delete what a run uses.
+        match load(file, style, NEEDS_DATA, Diagnostics::Human) {
             Ok((_, _, checked)) => match checked.program {
                 Some(program) => {
                     let plan = plan::plan(&program);

@@ -32,12 +32,21 @@ pub struct Options {
     /// Dataset folders must exist and hold their files. Off (`check --no-data`, `plan`, `graph`),
     /// a missing one is a warning: everything that does not read the data can still be looked at.
     pub require_data: bool,
+    /// Drop the warnings `require_data: false` gives about missing data (for commands that
+    /// never read it); see [`is_data_warning`].
+    pub quiet_about_data: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { require_data: true }
+        Options { require_data: true, quiet_about_data: false }
     }
+}
+
+/// A missing dataset folder or unset variable naming one, reported as a warning because the
+/// data was not required (those are errors otherwise).
+pub fn is_data_warning(diagnostic: &Diagnostic) -> bool {
+    !diagnostic.is_error() && (diagnostic.code == codes::MISSING_PATH || diagnostic.code == codes::ENV_UNSET)
 }
 
 /// Reads and checks a file. An unreadable file is a diagnostic-free error for the caller to report.

@@ -117,7 +117,7 @@ impl Typer<'_> {
             Ty::Str | Ty::Layer { .. } => match &expr.kind {
                 ExprKind::Str(s) => Some(Value::Str(s.clone())),
                 ExprKind::Call { function, receiver: None, args } if function.name == "env" => {
-                    self.env(expr, args).map(|(_, v)| Value::Str(v))
+                    self.env(expr, args, false).map(|(_, v)| Value::Str(v))
                 }
                 _ => self.mismatch(expr, ty),
             },
@@ -482,7 +482,9 @@ impl Typer<'_> {
     }
 
     /// `env("VAR")`: the variable's value, or a diagnostic when unset. Returns (name, value).
-    fn env(&mut self, expr: &Expr, args: &[Arg]) -> Option<(String, String)> {
+    /// `data_folder`: it names a dataset folder, so when data is not required an unset variable
+    /// is a warning and stands for `$VAR`.
+    fn env(&mut self, expr: &Expr, args: &[Arg], data_folder: bool) -> Option<(String, String)> {
         let [Arg { name: None, value: Expr { kind: ExprKind::Str(var), .. } }] = args else {
             return self
                 .error(codes::BAD_ARGUMENT, expr.span, "`env` takes one string", "expected `env(\"VARIABLE\")`")
@@ -490,6 +492,18 @@ impl Typer<'_> {
         };
         match std::env::var(var) {
             Ok(value) if !value.is_empty() => Some((var.clone(), value)),
+            _ if data_folder && !self.require_data => {
+                self.diagnostics.push(
+                    Diagnostic::warning(
+                        codes::ENV_UNSET,
+                        expr.span,
+                        format!("environment variable `{var}` is not set; a run needs it"),
+                        "not needed here: the data is not read",
+                    )
+                    .with_help(format!("set it before running, for example `export {var}=/path/to/data`")),
+                );
+                Some((var.clone(), format!("${var}")))
+            }
             _ => self
                 .push(
                     Diagnostic::error(codes::ENV_UNSET, expr.span, format!("environment variable `{var}` is not set"), "read here")
@@ -505,7 +519,7 @@ impl Typer<'_> {
         let (text, env) = match &expr.kind {
             ExprKind::Str(s) if matches!(ty, Ty::Dir { .. }) => (s.clone(), None),
             ExprKind::Call { receiver: None, function, args } if function.name == "env" => {
-                let (var, value) = self.env(expr, args)?;
+                let (var, value) = self.env(expr, args, matches!(ty, Ty::Dir { .. }))?;
                 (value, Some(var))
             }
             ExprKind::Call { receiver: None, function, args } if function.name == "file" => match args.as_slice() {
@@ -529,9 +543,10 @@ impl Typer<'_> {
 
     fn dir(&mut self, expr: &Expr, ty: &Ty, contains: &[&str]) -> Option<Value> {
         let (path, env) = self.path(expr, ty)?;
-        let given = env.map(|var| format!(" (from `{var}`)")).unwrap_or_default();
+        let given = env.as_ref().map(|var| format!(" (from `{var}`)")).unwrap_or_default();
         if !self.require_data {
-            if !path.is_dir() || contains.iter().any(|entry| !entry.split('|').any(|name| path.join(name).exists())) {
+            let unset = env.as_ref().is_some_and(|var| !std::env::var(var).is_ok_and(|v| !v.is_empty()));
+            if !unset && (!path.is_dir() || contains.iter().any(|entry| !entry.split('|').any(|name| path.join(name).exists()))) {
                 self.diagnostics.push(
                     Diagnostic::warning(
                         codes::MISSING_PATH,

@@ -101,7 +101,12 @@ fn default_of(field: &FieldSpec) -> &'static str {
 
 /// The type, with its range, and what makes the field special.
 fn type_of(field: &FieldSpec) -> String {
-    let mut ty = field.ty.expected();
+    let mut ty = match field.ty {
+        Ty::Int { min, max: i64::MAX } => format!("an integer, {min} or more"),
+        // The range as the user writes it: percentages, bounds included (as `check` applies it).
+        Ty::Fraction { min, max } => format!("a percentage from {}% to {}% (or a fraction such as `0.1`)", percent(min), percent(max)),
+        _ => field.ty.expected(),
+    };
     if field.effect == Effect::Cosmetic {
         ty.push_str(" (cosmetic: changing it reruns nothing but the report)");
     }
@@ -204,7 +209,14 @@ pub fn reference_markdown() -> String {
 
 fn markdown_row(out: &mut String, field: &FieldSpec, prefix: &str) {
     let cell = |s: &str| s.replace('|', "\\|");
-    let _ = writeln!(out, "| `{prefix}{}` | {} | `{}` | {} |", field.name, cell(&type_of(field)), cell(default_of(field)), cell(field.doc));
+    let default = field.default.map_or_else(|| "required".to_owned(), |d| format!("`{}`", cell(d)));
+    let _ = writeln!(out, "| `{prefix}{}` | {} | {default} | {} |", field.name, cell(&type_of(field)), cell(field.doc));
+}
+
+/// A fraction as a percentage without float noise (0.001 → 0.1, 0.9 → 90).
+fn percent(fraction: f64) -> String {
+    let text = format!("{:.6}", fraction * 100.0);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 fn capitalised(s: &str) -> String {
