@@ -276,8 +276,16 @@ fn every_shipped_experiment_checks_without_its_data_and_plans_and_graphs() {
             clean(&mut command);
             let (code, _, stderr) = texts(&command.output().unwrap());
             assert_eq!(code, 0, "{args:?}: {stderr}");
+            if args[0] != "check" {
+                assert!(!stderr.contains("CUB_ROOT"), "plan and graph never read the data, so they do not mention it: {stderr}");
+            }
         }
     }
+    // What --no-data still says about the data: a warning each, in the snapshot.
+    let mut command = lthlang(&root(), &["--colour", "never", "check", "--no-data", "experiments/cub200_resnet50.lth"]);
+    clean(&mut command);
+    let (_, _, stderr) = texts(&command.output().unwrap());
+    insta::assert_snapshot!("check_no_data_cub", stderr);
 }
 
 #[test]

@@ -336,8 +336,14 @@ fn a_saliency_field_reruns_the_maps_and_their_readers_and_a_title_only_the_repor
 #[test]
 fn report_refuses_to_render_before_the_results_exist() {
     let project = Project::new(&format!("{TINY}{EXPLAINED}"));
+    // A cache named with --cache that does not exist is a usage error (a typo, most often).
     let output = project.command(&["report"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), format!("error: no cache at {}\n", project.cache().display()));
+    // An empty cache: "not cached" has its own exit code, 4.
+    std::fs::create_dir_all(project.cache().join("entries")).unwrap();
+    let output = project.command(&["report"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(4));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("the cache lacks 9 node(s) the report needs (data, net, dense, tickets[1], tickets[2] and 4 more)"),
