@@ -6,10 +6,11 @@ const fn explain(name: &'static str, output: Output, fields: &'static [FieldSpec
     Method { category: Category::Explain, name, version: 1, output, fields, dataset: None, doc }
 }
 
-/// Saliency methods are at version 2: their nodes also measure deletion and insertion curves
-/// and the layer's grid, so entries written by version 1 are recomputed.
+/// Saliency methods are at version 3: version 2 added deletion and insertion curves and the
+/// layer's grid; version 3 normalises maps without an ε in raw units (scale-free), so entries
+/// written before are recomputed.
 const fn saliency(name: &'static str, fields: &'static [FieldSpec], doc: &'static str) -> Method {
-    Method { category: Category::Explain, name, version: 2, output: Output::Saliency, fields, dataset: None, doc }
+    Method { category: Category::Explain, name, version: 3, output: Output::Saliency, fields, dataset: None, doc }
 }
 
 const CONCEPTS: FieldSpec =
