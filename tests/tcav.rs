@@ -3,7 +3,6 @@
 //! Numbers come from the run folder's metrics, as a user would read them.
 
 use serde_json::Value;
-use std::path::Path;
 use std::process::Command;
 
 const EXPERIMENT: &str = r#"// The network of tests/science.rs, explained by TCAV at layer2 (layer3 is before the head).
