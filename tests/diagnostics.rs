@@ -68,6 +68,8 @@ diagnostic!(layer_not_convolutional, "lth::check::layer_not_convolutional", 1);
 diagnostic!(no_concept_labels, "lth::check::no_concept_labels", 1);
 diagnostic!(sparsity_unreached, "lth::check::sparsity_unreached", 1);
 diagnostic!(tcav_before_head, "lth::check::tcav_before_head", 0);
+diagnostic!(tcav_few_runs, "lth::check::tcav_few_runs", 0);
+diagnostic!(tcav_unlabelled_bank, "lth::check::tcav_unlabelled_bank", 1);
 diagnostic!(mixed_series, "lth::check::mixed_series", 1);
 diagnostic!(unexpected, "lth::syntax::unexpected", 1);
 diagnostic!(number_out_of_range, "lth::syntax::number_out_of_range", 1);

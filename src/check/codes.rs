@@ -21,4 +21,6 @@ pub const LAYER_NOT_CONVOLUTIONAL: &str = "lth::check::layer_not_convolutional";
 pub const NO_CONCEPT_LABELS: &str = "lth::check::no_concept_labels";
 pub const SPARSITY_UNREACHED: &str = "lth::check::sparsity_unreached";
 pub const TCAV_BEFORE_HEAD: &str = "lth::check::tcav_before_head";
+pub const TCAV_FEW_RUNS: &str = "lth::check::tcav_few_runs";
+pub const TCAV_UNLABELLED_BANK: &str = "lth::check::tcav_unlabelled_bank";
 pub const MIXED_SERIES: &str = "lth::check::mixed_series";

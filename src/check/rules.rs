@@ -55,6 +55,9 @@ pub fn check_cross_stage(sources: &Sources, module: &Module, program: &Program, 
         check_layers(program, stage, diagnostics);
         check_series(program, stage, diagnostics);
         check_rewind(program, stage, diagnostics);
+        if stage.category == Category::Explain && stage.method.name == "tcav" {
+            check_tcav(program, stage, diagnostics);
+        }
         if stage.category == Category::Compare {
             check_compare(sources, program, stage, decl, diagnostics);
         }
@@ -124,6 +127,35 @@ fn check_layers(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnost
             ),
             _ => {}
         }
+    }
+}
+
+/// TCAV as Kim et al. test it needs enough runs for a t-test with some power, and a bank whose
+/// probe images are labelled with its concepts, since every run retrains the concept's CAV.
+fn check_tcav(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    if let Some(Value::Int(runs)) = stage.value("runs") {
+        if *runs < 10 {
+            diagnostics.push(
+                Diagnostic::warning(codes::TCAV_FEW_RUNS, span_of(stage, "runs"), format!("TCAV with {runs} runs"), "fewer than 10 runs")
+                    .with_help(
+                        "Kim et al. train each CAV against at least 10 random sets; with fewer, the t-test of the run scores has little power and its p-values are rough",
+                    ),
+            );
+        }
+    }
+    let Some(Value::Stage(bank)) = stage.value("concepts") else { return };
+    let Some(bank) = program.stage(bank) else { return };
+    if bank.category == Category::Concepts && bank.method.name == "random" {
+        diagnostics.push(
+            Diagnostic::error(
+                codes::TCAV_UNLABELLED_BANK,
+                span_of(stage, "concepts"),
+                format!("TCAV needs labelled probe images, and `{}` is a `random` bank", bank.name),
+                "its concepts have no images",
+            )
+            .with_label(bank.name_span, format!("`{}` is declared here", bank.name))
+            .with_help("each TCAV run retrains a concept's CAV from the images showing it: use an `annotated`, `cav` or `labels` bank; the random CAVs of the test are made by TCAV itself"),
+        );
     }
 }
 

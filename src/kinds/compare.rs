@@ -18,7 +18,8 @@ pub const SALIENCY_OPTIONS: &[FieldSpec] = &[
 pub const METHODS: &[Method] = &[Method {
     category: Category::Compare,
     name: "compare",
-    version: 2,
+    // 3: top-pixel IoU leaves pixels tied at the boundary out instead of breaking ties by index.
+    version: 3,
     output: Output::Comparison,
     fields: &[
         FieldSpec::required("at", Ty::Sparsities, "weights remaining at the rounds to compare; each must match a round"),

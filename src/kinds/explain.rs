@@ -6,10 +6,11 @@ const fn explain(name: &'static str, output: Output, fields: &'static [FieldSpec
     Method { category: Category::Explain, name, version: 1, output, fields, dataset: None, doc }
 }
 
-/// Saliency methods are at version 2: their nodes also measure deletion and insertion curves
-/// and the layer's grid, so entries written by version 1 are recomputed.
+/// Saliency methods are at version 3: version 2 added deletion and insertion curves and the
+/// layer's grid; version 3 normalises maps without an ε in raw units (scale-free), so entries
+/// written before are recomputed.
 const fn saliency(name: &'static str, fields: &'static [FieldSpec], doc: &'static str) -> Method {
-    Method { category: Category::Explain, name, version: 2, output: Output::Saliency, fields, dataset: None, doc }
+    Method { category: Category::Explain, name, version: 3, output: Output::Saliency, fields, dataset: None, doc }
 }
 
 const CONCEPTS: FieldSpec =
@@ -70,21 +71,43 @@ pub const METHODS: &[Method] = &[
     saliency("xgradcam", SALIENCY, "XGrad-CAM"),
     saliency("scorecam", SCORECAM, "Score-CAM: channel weights from the score of masked inputs"),
     saliency("eigencam", SALIENCY, "EigenCAM: first principal component of the activations"),
-    explain(
-        "tcav",
-        Output::Scores,
-        &[
+    Method {
+        category: Category::Explain,
+        name: "tcav",
+        // 2: CAVs retrained per run against random image sets (Kim et al. 2018), random CAVs as
+        // the null, corrected p-values; version 1 tested one score against random directions.
+        version: 2,
+        output: Output::Scores,
+        fields: &[
             FieldSpec::required("of", Ty::Stage(STAGE_CHECKPOINT), "a checkpoint or ticket series"),
             FieldSpec::required("layer", Ty::Layer { needs: LayerNeed::NotBeforeHead }, "the layer the concept vectors live in"),
-            CONCEPTS,
+            FieldSpec::required(
+                "concepts",
+                Ty::Stage(&[Output::ConceptBank]),
+                "a bank with labelled probe images (`annotated`, `cav` or `labels`): each run retrains its CAVs from them",
+            ),
             FieldSpec::required("images", Ty::Images, "class images whose directional derivatives are counted"),
             FieldSpec::optional("classes", Ty::ClassList, "[]", "classes to score; empty scores every class"),
-            FieldSpec::optional("random", Ty::Int { min: 10, max: 10_000 }, "10", "random directions for the significance test"),
-            FieldSpec::optional("alpha", Ty::Fraction { min: 0.0, max: 1.0 }, "0.05", "significance level of the two-sided t-test"),
+            FieldSpec::optional(
+                "runs",
+                Ty::Int { min: 2, max: 1000 },
+                "10",
+                "CAVs per concept, each against a fresh random set, and as many random CAVs; Kim et al. use at least 10",
+            ),
+            FieldSpec::optional("n", Ty::Int { min: 2, max: 100_000 }, "50", "probe images on each side of every CAV"),
+            FieldSpec::optional("c", Ty::Float { min: 0.0, max: 1e6, open_min: true }, "0.01", "SVM regularisation constant of the CAVs"),
+            FieldSpec::optional("alpha", Ty::Fraction { min: 0.0, max: 1.0 }, "0.05", "significance level after correction"),
+            FieldSpec::optional(
+                "correction",
+                Ty::Word(&["bonferroni", "bh"]),
+                "bonferroni",
+                "correction across a class's concepts: Bonferroni (as published) or Benjamini–Hochberg",
+            ),
             SEED,
         ],
-        "testing with concept activation vectors",
-    ),
+        dataset: None,
+        doc: "testing with concept activation vectors",
+    },
     explain(
         "completeness",
         Output::Scores,

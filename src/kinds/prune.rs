@@ -22,8 +22,10 @@ const FIELDS: &[FieldSpec] = &[
     SEED,
 ];
 
+/// Version 2: removal counts round halves to even, as `torch.nn.utils.prune` does, so masks
+/// written by version 1 (halves away from zero) are recomputed.
 const fn prune(name: &'static str, doc: &'static str) -> Method {
-    Method { category: Category::Prune, name, version: 1, output: Output::Tickets, fields: FIELDS, dataset: None, doc }
+    Method { category: Category::Prune, name, version: 2, output: Output::Tickets, fields: FIELDS, dataset: None, doc }
 }
 
 pub const METHODS: &[Method] = &[

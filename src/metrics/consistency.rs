@@ -7,7 +7,7 @@
 //! it (0).
 
 use super::error::{finite, paired};
-use super::ranking::{average_ranks, top_k_mask};
+use super::ranking::{average_ranks, descending_order, top_k_mask};
 use super::{MetricError, Result};
 
 /// Jaccard index |A ∩ B| / |A ∪ B| of the `k` largest entries of each row. Ties in a row go to the
@@ -22,16 +22,34 @@ pub fn top_k_jaccard<T: Copy + Into<f64>>(a: &[T], b: &[T], k: usize) -> Result<
 }
 
 /// IoU of the top `fraction` of pixels of two maps of the same size (flattened in any order, the
-/// same for both). The pixel count is ⌈fraction · n⌉, and ties go to the lower index as in
-/// [`top_k_jaccard`]. `fraction` must lie in (0, 1].
+/// same for both). The set of a map is its ⌈fraction · n⌉ largest pixels, except that pixels tied
+/// at the boundary are all left out: a pixel is in the set when its value is strictly above the
+/// value of the first pixel left out. So the set never depends on pixel order, and the zeros of a
+/// sparse post-ReLU map (whose shared positions say nothing about agreement) never enter it; a
+/// set may be smaller than ⌈fraction · n⌉, and an all-zero map has an empty set (two empty sets
+/// agree, IoU 1; an empty and a non-empty one share nothing, 0). `fraction` must lie in (0, 1].
 pub fn top_fraction_iou<T: Copy + Into<f64>>(a: &[T], b: &[T], fraction: f64) -> Result<f64> {
     paired("top-pixel IoU", a.len(), b.len())?;
     if !(fraction > 0.0 && fraction <= 1.0) {
         return Err(MetricError::new(format!("top-pixel IoU: the fraction {fraction} must lie in (0, 1]")));
     }
+    if a.is_empty() {
+        return Err(MetricError::new("top-pixel IoU: the maps are empty"));
+    }
     // The small tolerance keeps products such as 0.14 · 50 = 7.000000000000001 at 7 pixels.
-    let count = ((fraction * a.len() as f64) - 1e-9).ceil().max(1.0) as usize;
-    top_k_jaccard(a, b, count.min(a.len()))
+    let count = (((fraction * a.len() as f64) - 1e-9).ceil().max(1.0) as usize).min(a.len());
+    let (a, b) = (finite("top-pixel IoU", a)?, finite("top-pixel IoU", b)?);
+    Ok(jaccard(&above_the_first_left_out(&a, count), &above_the_first_left_out(&b, count)))
+}
+
+/// Membership of the `count` largest values, with every value equal to the largest value left out
+/// also left out (so the mask is closed under ties and independent of order).
+fn above_the_first_left_out(values: &[f64], count: usize) -> Vec<bool> {
+    let order = descending_order(values);
+    match order.get(count) {
+        None => vec![true; values.len()],
+        Some(&first_out) => values.iter().map(|v| *v > values[first_out]).collect(),
+    }
 }
 
 fn jaccard(a: &[bool], b: &[bool]) -> f64 {
@@ -212,6 +230,33 @@ mod tests {
         assert_eq!(top_fraction_iou(&c, &d, 0.14).unwrap(), 1.0);
         assert!(top_fraction_iou(&a, &b, 0.0).is_err());
         assert!(top_fraction_iou(&a, &b, 1.5).is_err());
+    }
+
+    #[test]
+    fn top_fraction_iou_leaves_ties_at_the_boundary_out() {
+        // Sparse post-ReLU maps: 3 positive pixels each, the rest exact zeros. 50% of 10 = 5
+        // pixels; the 4th and 5th would be zeros, tied with every zero left out, so each set is
+        // its positive pixels: a {0, 1, 2}, b {2, 3, 4}, IoU 1/5. Breaking the zero ties by index
+        // would add pixels 3, 4 to a and 0, 1 to b, making both {0, …, 4}: IoU 1, overlap the
+        // models do not have.
+        let a = [0.9f64, 0.8, 0.7, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let b = [0.0f64, 0.0, 0.5, 0.9, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(top_fraction_iou(&a, &b, 0.5).unwrap(), 0.2);
+        // The same pixels listed in another order give the same IoU.
+        let (mut ra, mut rb) = (a, b);
+        ra.reverse();
+        rb.reverse();
+        assert_eq!(top_fraction_iou(&ra, &rb, 0.5).unwrap(), 0.2);
+        // A positive tie straddling the boundary: top 2 of c = [3, 2, 2, 1] would split the 2s,
+        // so the set is {0} alone; d = [3, 2, 1, 2] likewise {0}: IoU 1 whatever the order.
+        assert_eq!(top_fraction_iou(&[3.0f64, 2.0, 2.0, 1.0], &[3.0, 2.0, 1.0, 2.0], 0.5).unwrap(), 1.0);
+        // A tie wholly inside the set stays in: top 3 of [3, 2, 2, 1] is {0, 1, 2}.
+        assert_eq!(top_fraction_iou(&[3.0f64, 2.0, 2.0, 1.0], &[1.0, 3.0, 3.0, 3.0], 0.75).unwrap(), 0.5);
+        // All-zero maps: both sets empty (agree, 1); one empty beside a lit map: 0.
+        assert_eq!(top_fraction_iou(&[0.0f64; 4], &[0.0; 4], 0.25).unwrap(), 1.0);
+        assert_eq!(top_fraction_iou(&[0.0f64; 4], &[0.0, 1.0, 0.0, 0.0], 0.25).unwrap(), 0.0);
+        // The whole map is the whole map, ties or not.
+        assert_eq!(top_fraction_iou(&[0.0f64; 4], &[0.0, 1.0, 0.0, 0.0], 1.0).unwrap(), 1.0);
     }
 
     #[test]

@@ -16,6 +16,21 @@ pub fn saliency_order<T: Copy + Into<f64>>(map: &[T]) -> Result<Vec<usize>> {
     Ok(descending_order(&finite("saliency order", map)?))
 }
 
+/// How many of the most salient pixels a step that asks for `wanted` of them removes: `wanted`,
+/// less the pixels tied with the first one left in place. `descending` holds the map's values from
+/// the largest down. Tied pixels are thus removed (or inserted) together, in the step that can
+/// take the whole group, and which pixels a step removes never depends on their order in the
+/// image; the curve's point sits at the share actually removed, count / n. The trapezoid between
+/// two points spans the tied group, so a map without any order (all zero after the ReLU) gives
+/// the straight line from the intact image's score to the blank one's.
+pub fn tie_closed_count(descending: &[f64], wanted: usize) -> usize {
+    let mut count = wanted.min(descending.len());
+    while count > 0 && count < descending.len() && descending[count - 1] == descending[count] {
+        count -= 1;
+    }
+    count
+}
+
 /// Area under a deletion or insertion curve by the trapezoid rule over [0, 1]. Each point is
 /// (fraction of pixels removed or inserted, score). Fractions must run from exactly 0 to exactly 1
 /// without decreasing (a repeated fraction adds a step of zero width), so the area is over the
@@ -67,6 +82,18 @@ mod tests {
         assert!(curve_auc(&[(0.0, 1.0), (0.9, 0.0)]).is_err());
         assert!(curve_auc(&[(0.0, 1.0), (0.6, 0.5), (0.4, 0.5), (1.0, 0.0)]).unwrap_err().0.contains("point 2"));
         assert!(curve_auc(&[(0.0, f64::NAN), (1.0, 0.0)]).is_err());
+    }
+
+    #[test]
+    fn tied_pixels_are_removed_together() {
+        // Values 4, 3, 3, 1: asking for 2 would split the 3s, so 1 is removed; 3 takes both.
+        let map = [4.0, 3.0, 3.0, 1.0];
+        let counts: Vec<usize> = (0..=4).map(|w| tie_closed_count(&map, w)).collect();
+        assert_eq!(counts, vec![0, 1, 1, 3, 4]);
+        // An all-zero map moves only at the end; a map without ties is untouched.
+        assert_eq!((0..=3).map(|w| tie_closed_count(&[0.0; 3], w)).collect::<Vec<_>>(), vec![0, 0, 0, 3]);
+        assert_eq!((0..=3).map(|w| tie_closed_count(&[3.0, 2.0, 1.0], w)).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        assert_eq!(tie_closed_count(&[1.0], 5), 1);
     }
 
     #[test]

@@ -206,6 +206,9 @@ fn bias(alpha: &Array1<f64>, gradient: &[f64], y: &[f64], c: f64) -> f64 {
 }
 
 #[cfg(test)]
+mod sklearn_reference_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::{array, Array2};

@@ -244,13 +244,13 @@ fn labels_field<'a>(ctx: &'a Context, field: &str) -> Result<&'a Upstream> {
 }
 
 /// A dataset's concept names and the concept labels [n, C] of each split that has them.
-struct Annotations {
-    names: Vec<String>,
-    splits: BTreeMap<String, Array2<f64>>,
+pub struct Annotations {
+    pub names: Vec<String>,
+    pub splits: BTreeMap<String, Array2<f64>>,
 }
 
 /// Reads a dataset's concept annotations, and only those tensors (not the images).
-fn concept_labels(dir: &Path) -> Result<Annotations> {
+pub fn concept_labels(dir: &Path) -> Result<Annotations> {
     let meta_path = dir.join("meta.json");
     let text = std::fs::read_to_string(&meta_path).map_err(|e| io_error(&meta_path, &e))?;
     let meta: data::Meta = serde_json::from_str(&text).map_err(|e| StageError::new(format!("{}: {e}", meta_path.display())))?;
@@ -283,7 +283,7 @@ fn concept_labels(dir: &Path) -> Result<Annotations> {
 }
 
 /// Concept labels of `split` checked against the embeddings of the same split.
-fn matching<'a>(
+pub fn matching<'a>(
     labels: &'a BTreeMap<String, Array2<f64>>,
     embedded: &'a BTreeMap<String, EmbeddedSplit>,
     split: &str,

@@ -17,9 +17,11 @@ use tch::{Kind, Tensor};
 
 pub const MASK_FILE: &str = "mask.safetensors";
 
-/// Weights to remove from `alive` survivors at `rate`: round(rate × alive).
+/// Weights to remove from `alive` survivors at `rate`: round(rate × alive) with halves to even,
+/// as `torch.nn.utils.prune` does (Python's `round`), so a layer whose count ends in .5 (22.5 of
+/// 225 at 10%) loses 22 weights here as there, and the masks of a series match PyTorch's.
 pub fn removal_count(alive: usize, rate: f64) -> usize {
-    ((rate * alive as f64).round() as usize).min(alive)
+    ((rate * alive as f64).round_ties_even() as usize).min(alive)
 }
 
 /// Survivors of a layer of `total` weights after `rounds` rounds at `rate`.
@@ -240,6 +242,9 @@ fn density(net: &super::models::Network, prunable: &[String], masks: &[Vec<bool>
 }
 
 #[cfg(test)]
+mod torch_reference_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -254,6 +259,17 @@ mod tests {
         let m = [true; 4];
         let out = magnitude(&[(&w, &m)], 2).remove(0);
         assert_eq!(out, vec![true, false, false, true]);
+    }
+
+    #[test]
+    fn removal_counts_round_halves_to_even() {
+        // 0.1 × 225 = 22.5 → 22, 0.1 × 165 = 16.5 → 16, 0.1 × 35 = 3.5 → 4, 0.5 × 5 = 2.5 → 2.
+        assert_eq!(removal_count(225, 0.1), 22);
+        assert_eq!(removal_count(165, 0.1), 16);
+        assert_eq!(removal_count(35, 0.1), 4);
+        assert_eq!(removal_count(5, 0.5), 2);
+        assert_eq!(removal_count(3, 0.5), 2);
+        assert_eq!(removal_count(0, 0.1), 0);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 use crate::{Result, StageError};
 use tch::{Kind, Tensor};
 
-/// Guards the divisions of Grad-CAM++, XGrad-CAM and the normalisations against zero.
+/// Guards the divisions of Grad-CAM++ and XGrad-CAM against zero. The normalisation takes no ε:
+/// one in raw units would make a normalised map depend on the raw map's scale.
 pub const EPSILON: f64 = 1e-7;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,13 +131,19 @@ pub fn upsample(maps: &Tensor, size: [i64; 2]) -> Result<Tensor> {
     Ok(up.f_reshape(out_shape.as_slice())?)
 }
 
-/// Each map of `[..., H, W]` on its own to [0, 1]: (x − min) / (max − min + ε), min and max over
-/// that map's H × W values only.
+/// Each map of `[..., H, W]` on its own to [0, 1]: (x − min) / (max − min), min and max over that
+/// map's H × W values only, and a constant map gives zeros. No ε is added to the range, so the
+/// result does not depend on the map's scale: a head scaled by 1e-5 predicts the same and gives
+/// the same normalised maps (pytorch-grad-cam's double normalisation reaches the same result;
+/// an ε in raw units left such maps peaking well below 1).
 pub fn normalise(maps: &Tensor) -> Result<Tensor> {
     let flat = maps.f_flatten(-2, -1)?;
     let low = flat.f_amin(-1, true)?.f_unsqueeze(-1)?;
     let high = flat.f_amax(-1, true)?.f_unsqueeze(-1)?;
-    Ok(maps.f_sub(&low)?.f_div(&high.f_sub(&low)?.f_add_scalar(EPSILON)?)?)
+    let range = high.f_sub(&low)?;
+    // A constant map has x − min = 0 everywhere; dividing it by 1 instead of 0 gives its zeros.
+    let divisor = range.f_add(&range.f_eq(0.0)?.f_to_kind(range.kind())?)?;
+    Ok(maps.f_sub(&low)?.f_div(&divisor)?)
 }
 
 /// Score-CAM for one image: each channel of `activations` `[K, h, w]` upsampled to the input
@@ -275,15 +282,18 @@ mod tests {
 
     #[test]
     fn saliency_normalises_each_image_on_its_own() {
-        // Two images at different scales: each reaches exactly 0 and (nearly) 1. Normalising per
-        // column or over the batch would leave the second image's values below 1/10.
+        // Two images at different scales: each reaches exactly 0 and 1. Normalising per column or
+        // over the batch would leave the second image's values below 1/10.
         let maps = t(&[0., 1., 2., 4., 0., 10., 20., 40.], &[2, 2, 2]);
         let got = Vec::<f64>::try_from(normalise(&maps).unwrap_or_else(|e| panic!("{e}")).flatten(0, -1)).unwrap_or_default();
         let want = [0., 0.25, 0.5, 1., 0., 0.25, 0.5, 1.];
-        assert_near(&got, &want, 1e-6);
+        assert_near(&got, &want, 1e-15);
         // A flat map stays at 0 rather than dividing by zero.
         let flat = normalise(&Tensor::full([1, 2, 2], 3.0, (Kind::Double, Device::Cpu))).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(flat.abs().max().double_value(&[]), 0.0);
+        // A faint map (range 4e-9, far below the old ε of 1e-7) still spans exactly 0 to 1.
+        let faint = normalise(&(maps.narrow(0, 0, 1) * 1e-9)).unwrap_or_else(|e| panic!("{e}"));
+        assert_near(&Vec::<f64>::try_from(faint.flatten(0, -1)).unwrap_or_default(), &want[..4], 1e-12);
     }
 
     #[test]

@@ -38,13 +38,11 @@ fn cam(net: &Network, x: &Tensor, layer: &str, classes: &Tensor, train: bool) ->
 }
 
 /// Before global pooling and a linear head α_k = W[c, k]/(h w), so Grad-CAM's raw map is CAM/(h w)
-/// and their normalised maps agree. The comparison divides CAM by h w before normalising because
-/// the ε of the normalisation makes it scale-free only up to ε/(max − min), which matters for the
-/// faint maps of a heavily pruned network.
+/// and their normalised maps agree (normalisation does not see the factor h w).
 fn assert_is_cam(maps: &Maps, reference: &Tensor, positions: f64, context: &str) {
     let scale = reference.abs().max().double_value(&[]);
     let raw = max_difference(&(&maps.raw.to_kind(Kind::Double) * positions), reference) / scale;
-    let normalised = max_difference(&maps.normalised, &ok(cam::normalise(&(reference / positions))));
+    let normalised = max_difference(&maps.normalised, &ok(cam::normalise(reference)));
     assert!(raw < 1e-5 && normalised < 1e-5, "{context}: Grad-CAM and CAM differ by {raw} (raw, relative) and {normalised} (normalised)");
 }
 
@@ -107,6 +105,59 @@ fn saliency_gradcam_equals_cam_for_inception_v3_mixed_7c() {
     // A random Inception's class maps are often blank after the ReLU: 24 images leave enough lit.
     assert_gradcam_is_cam_on("inception_v3", "Mixed_7c", 107, false, 24);
     assert_gradcam_is_cam_on("inception_v3", "Mixed_7c", 107, true, 24);
+}
+
+/// The methods whose raw map is proportional to the gradient's scale (or ignores it): scaling the
+/// head by s scales every gradient by s, so their normalised maps must not move. Grad-CAM++ and
+/// Score-CAM are left out on purpose: their formulas (g²/(2g² + ΣA g³), a softmax of logits) are
+/// not scale-free, in pytorch-grad-cam as here.
+const SCALE_FREE: [Method; 5] = [Method::GradCam, Method::HiResCam, Method::LayerCam, Method::XGradCam, Method::EigenCam];
+
+#[test]
+fn saliency_normalised_maps_do_not_depend_on_the_head_scale() {
+    let net = network("resnet_tiny", 11);
+    let x = inputs(12, 32, 7);
+    let y = labels(12);
+    for layer in ["layer2", "layer3"] {
+        let before: Vec<Maps> = SCALE_FREE.iter().map(|m| ok(explain(&net, *m, layer, &x, &y, Target::Predicted, 1))).collect();
+        let vars = net.variables();
+        tch::no_grad(|| {
+            for name in ["fc.weight", "fc.bias"] {
+                let _ = vars[name].shallow_clone().f_mul_scalar_(1e-5).unwrap_or_else(|e| panic!("{e}"));
+            }
+        });
+        for (method, old) in SCALE_FREE.iter().zip(&before) {
+            let new = ok(explain(&net, *method, layer, &x, &y, Target::Predicted, 1));
+            assert!(new.predictions.equal(&old.predictions), "{}: the scaled head should predict the same", method.name());
+            assert!(lit(&old.raw) >= 3, "{} at {layer}: too few non-blank maps to compare", method.name());
+            let scale = new.raw.abs().max().double_value(&[]) / old.raw.abs().max().double_value(&[]);
+            let expected = if *method == Method::EigenCam { 1.0 } else { 1e-5 };
+            assert!((scale / expected - 1.0).abs() < 1e-3, "{}: raw maps scaled by {scale}, not {expected}", method.name());
+            let moved = max_difference(&new.normalised, &old.normalised);
+            // Peaks of each normalised map: 1 for every lit map, whatever the scale.
+            let peaks = new.normalised.flatten(1, -1).amax(-1, false);
+            let lit_peaks = peaks.masked_select(&new.raw.flatten(1, -1).amax(-1, false).gt(0.0));
+            let (low, high) = (lit_peaks.min().double_value(&[]), lit_peaks.max().double_value(&[]));
+            // What (x − min)/(max − min + 1e-7), the former normalisation, gives on the scaled maps.
+            let range = new.raw.to_kind(Kind::Double).flatten(1, -1);
+            let range = range.amax(-1, false) - range.amin(-1, false);
+            let lit_range = range.masked_select(&range.gt(0.0));
+            let old_peaks = &lit_range / (&lit_range + cam::EPSILON);
+            eprintln!(
+                "{} at {layer}: normalised maps moved by {moved:.2e}; peaks {low}..{high}; with ε = 1e-7 they would peak at {:.3}..{:.3}",
+                method.name(),
+                old_peaks.min().double_value(&[]),
+                old_peaks.max().double_value(&[]),
+            );
+            assert!(moved < 1e-5, "{} at {layer}: normalised maps moved by {moved} when the head was scaled", method.name());
+            assert!((low - 1.0).abs() < 1e-6 && (high - 1.0).abs() < 1e-6, "{}: peaks {low}..{high}", method.name());
+        }
+        tch::no_grad(|| {
+            for name in ["fc.weight", "fc.bias"] {
+                let _ = vars[name].shallow_clone().f_mul_scalar_(1e5).unwrap_or_else(|e| panic!("{e}"));
+            }
+        });
+    }
 }
 
 #[test]

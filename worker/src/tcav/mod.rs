@@ -1,7 +1,7 @@
 //! `explain tcav`: testing with concept activation vectors (science.md, "TCAV and completeness").
 //!
-//! The concept bank's directions v live in the space of the layer's pooled activation
-//! e = (1/hw) Σ_ij A_·ij, where the embed stage put them. The logit y_c is a function of the whole
+//! The CAVs v live in the space of the layer's pooled activation e = (1/hw) Σ_ij A_·ij, where
+//! the embed stage put the probe embeddings they are trained on. The logit y_c is a function of the whole
 //! map A, so its derivative along v needs a way to move A when e moves. We move every position by
 //! the same amount: δA_kij = ε v_k changes e by exactly ε v, and among all changes of A that do so
 //! it is the smallest (the pseudo-inverse of the averaging). Hence
@@ -13,26 +13,36 @@
 //! Only the sign of S enters the TCAV score, so the choice between sum and mean would not change
 //! a score; the sum is kept because it is the derivative in the bank's own units.
 //!
-//! TCAV score of (class c, concept): the share of the chosen images of class c with S > 0.
-//! Significance: the same score for `random` random unit directions (Gaussian, normalised, drawn
-//! from the node's seed and the `seed` field), and a two-sided Student t-test of the concept's
-//! score against the random directions' scores ([`ttest`]); significant when p < `alpha`.
+//! TCAV score of (class c, CAV v): the share of the chosen images of class c with S > 0.
+//! Significance as Kim et al. (2018) test it ([`runs`]): each concept's CAV is trained `runs`
+//! times, against a fresh random set of probe images each time, giving one score per run; as many
+//! random CAVs (random set against random set) give the null scores; a two-sided Student t-test
+//! ([`ttest`], scipy's `ttest_ind`) compares the concept's run scores with the random ones; the
+//! p-values of a class's concepts are corrected together ([`correction`]: Bonferroni by default,
+//! or Benjamini–Hochberg), and a concept is significant when its corrected p < `alpha`. A random
+//! image set taken as a concept (the control) is tested the same way and reported beside them.
+//!
+//! The CAVs are trained here from the bank's probe embeddings (its `from` node) and the concept
+//! labels it was built with (`labels` or `probes`); the bank's own single direction per concept
+//! plays no part, so any bank with labelled probes serves, and a `random` bank has none.
 
+pub mod correction;
+pub mod runs;
 pub mod ttest;
 
+use super::concepts;
 use super::data::Dataset;
 use super::saliency::{gradients, Target};
 use super::selection::Selection;
-use super::{checkpoint, io_error, Context, Result, StageError};
+use super::{checkpoint, Context, Result, StageError};
 use crate::models::Network;
 use lthlang::check::Value;
-use rand::{Rng, SeedableRng};
+use lthlang::solvers::svm::LinearSvm;
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
 
-pub const CONCEPTS_FILE: &str = "concepts.safetensors";
-pub const BANK_FILE: &str = "bank.json";
 pub const TCAV_FILE: &str = "tcav.safetensors";
 
 const IMAGES_PER_PASS: i64 = 16;
@@ -52,24 +62,6 @@ pub fn positive_share(derivatives: &Tensor) -> Result<Vec<f64>> {
     let n = derivatives.size().first().copied().unwrap_or(0);
     let positive = derivatives.f_gt(0.0)?.f_sum_dim_intlist(0, false, Kind::Double)?.f_div_scalar(n as f64)?;
     Ok(Vec::<f64>::try_from(positive.f_to_device(tch::Device::Cpu)?)?)
-}
-
-/// `count` unit vectors in `dim` dimensions, uniform on the sphere: Gaussian coordinates
-/// (Box–Muller on ChaCha8) divided by their norm.
-pub fn random_directions(count: usize, dim: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
-    (0..count)
-        .map(|_| {
-            let v: Vec<f64> = (0..dim)
-                .map(|_| {
-                    let u1 = 1.0 - rng.gen::<f64>();
-                    let u2 = rng.gen::<f64>();
-                    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-                })
-                .collect();
-            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
-            v.into_iter().map(|x| x / norm).collect()
-        })
-        .collect()
 }
 
 /// Directional derivatives `[n, D]` of class `class`'s logit for images `x` along `directions`
@@ -99,43 +91,48 @@ pub fn derivatives(net: &Network, x: &Tensor, layer: &str, class: i64, direction
     Ok(Tensor::f_cat(&out, 0)?)
 }
 
-/// The concept bank: names and directions `[C, d]`.
-struct Bank {
+/// What the CAVs are trained on: the probe embeddings of the bank's `from` node (train split) and,
+/// per concept, the rows that show it.
+struct Probes {
     names: Vec<String>,
-    directions: Tensor,
+    embeddings: ndarray::Array2<f64>,
+    present: Vec<Vec<usize>>,
 }
 
-fn load_bank(ctx: &Context, stage: &str) -> Result<Bank> {
+fn load_probes(ctx: &Context, stage: &str) -> Result<Probes> {
     let node = ctx.upstream(stage)?;
-    let file = node.dir.join(CONCEPTS_FILE);
-    let mut tensors = checkpoint::load(&file)?;
-    let directions = tensors.remove("directions").ok_or_else(|| StageError::new(format!("{}: no `directions` tensor", file.display())))?;
-    let path = node.dir.join(BANK_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, &e))?;
-    let bank: serde_json::Value = serde_json::from_str(&text).map_err(|e| StageError::new(format!("{}: {e}", path.display())))?;
-    let names: Vec<String> =
-        bank["names"].as_array().map(|a| a.iter().map(|n| n.as_str().unwrap_or_default().to_owned()).collect()).unwrap_or_default();
-    let size = directions.size();
-    if size.len() != 2 || usize::try_from(size[0]).ok() != Some(names.len()) {
-        return Err(StageError::new(format!(
-            "{}: `directions` has shape {size:?} but {} names {} concepts",
-            file.display(),
-            path.display(),
-            names.len()
-        )));
-    }
-    // The directions are only meaningful at the layer their embeddings were taken from.
+    let Some(Value::Stage(from)) = node.fields.get("from") else {
+        return Err(StageError::new(format!("the concept bank `{stage}` names no embeddings (`from`)")));
+    };
+    let embed = ctx
+        .request
+        .upstream_of(from, ctx.request.round)
+        .ok_or_else(|| StageError::new(format!("the embeddings `{from}` of the concept bank `{stage}` were not provided")))?;
+    // The CAVs are only meaningful at the layer their embeddings were taken from.
     let layer = ctx.text("layer")?;
-    if let Some(Value::Stage(from)) = node.fields.get("from") {
-        if let Some(Value::Str(embedded)) = ctx.request.upstream_of(from, ctx.request.round).and_then(|u| u.fields.get("layer")) {
-            if embedded != layer {
-                return Err(StageError::new(format!(
-                    "the concepts of `{stage}` live at layer `{embedded}` (embedded by `{from}`), not at `{layer}`"
-                )));
-            }
+    if let Some(Value::Str(embedded)) = embed.fields.get("layer") {
+        if embedded != layer {
+            return Err(StageError::new(format!(
+                "the concepts of `{stage}` live at layer `{embedded}` (embedded by `{from}`), not at `{layer}`"
+            )));
         }
     }
-    Ok(Bank { names, directions: directions.f_to_kind(Kind::Double)? })
+    let labelled = ["labels", "probes"].iter().find_map(|f| match node.fields.get(*f) {
+        Some(Value::ConceptLabels { dataset }) => Some(dataset.clone()),
+        _ => None,
+    });
+    let Some(dataset) = labelled else {
+        return Err(StageError::new(format!(
+            "the concept bank `{stage}` ({}) has no labelled probe images: TCAV trains each concept's CAVs from images labelled with it; use an `annotated`, `cav` or `labels` bank",
+            node.method
+        )));
+    };
+    let embedded = concepts::read_embeddings(&embed.dir)?;
+    let annotations = concepts::concept_labels(&ctx.upstream(&dataset)?.dir)?;
+    let (labels, x) = concepts::matching(&annotations.splits, &embedded, "train")?
+        .ok_or_else(|| StageError::new(format!("the embeddings `{from}` have no train split to train CAVs on")))?;
+    let present = (0..annotations.names.len()).map(|c| (0..labels.nrows()).filter(|&i| labels[[i, c]] >= 0.5).collect()).collect();
+    Ok(Probes { names: annotations.names.clone(), embeddings: x.clone(), present })
 }
 
 /// The class indices the `classes` field names; empty means every class.
@@ -171,12 +168,36 @@ fn finite_or_null(x: f64) -> serde_json::Value {
     }
 }
 
+/// One tested family of run scores against the random runs: the t-test and its fields.
+fn tested(name: &str, scores: &[f64], random: &[f64]) -> (serde_json::Value, f64) {
+    let test = ttest::student(scores, random);
+    let p = test.map_or(f64::NAN, |t| t.p);
+    let n = scores.len() as f64;
+    let mean = scores.iter().sum::<f64>() / n;
+    let spread = (scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+    let json = serde_json::json!({
+        "concept": name,
+        "runs": scores.iter().map(|s| finite_or_null(*s)).collect::<Vec<_>>(),
+        "mean": finite_or_null(mean),
+        "std": finite_or_null(spread),
+        "t": test.map_or(serde_json::Value::Null, |t| finite_or_null(t.t)),
+        "df": test.map_or(serde_json::Value::Null, |t| serde_json::json!(t.df)),
+        "p": finite_or_null(p),
+    });
+    (json, p)
+}
+
 pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let layer = ctx.text("layer")?;
     let alpha = ctx.float("alpha")?;
-    let random = usize::try_from(ctx.int("random")?).unwrap_or(0);
+    let runs = usize::try_from(ctx.int("runs")?).ok().filter(|r| *r >= 2).ok_or_else(|| StageError::new("`runs` must be at least 2"))?;
+    let per_side = usize::try_from(ctx.int("n")?).ok().filter(|n| *n >= 2).ok_or_else(|| StageError::new("`n` must be at least 2"))?;
+    let svm = LinearSvm { c: ctx.float("c")?, ..LinearSvm::default() };
+    let correction = correction::Correction::parse(ctx.word("correction")?).ok_or_else(|| {
+        StageError::new(format!("`correction` should be bonferroni or bh, got {}", ctx.word("correction").unwrap_or_default()))
+    })?;
     let net = checkpoint::network_of(ctx, ctx.stage_name("of")?)?;
-    let bank = load_bank(ctx, ctx.stage_name("concepts")?)?;
+    let probes = load_probes(ctx, ctx.stage_name("concepts")?)?;
     let selection = Selection::from_field(ctx, "images")?;
     let data = Dataset::load(&ctx.upstream(&selection.dataset)?.dir, ctx.device)?;
     let split = data.split(&selection.split)?;
@@ -184,69 +205,92 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let (x, labels) = split.batch(&Tensor::f_from_slice(&rows)?.f_to_device(ctx.device)?)?;
     let labels: Vec<i64> = Vec::<i64>::try_from(labels.f_to_device(tch::Device::Cpu)?)?;
 
-    let dim = usize::try_from(bank.directions.size()[1]).unwrap_or(0);
     let mut rng = ChaCha8Rng::seed_from_u64(ctx.request.seed);
     rng.set_stream(u64::from_le_bytes(ctx.int("seed")?.to_le_bytes()));
-    let random_rows: Vec<f64> = random_directions(random, dim, &mut rng).concat();
-    let random_directions =
-        Tensor::f_from_slice(&random_rows)?.f_reshape([i64::try_from(random).unwrap_or(0), i64::try_from(dim).unwrap_or(0)])?;
-    let concepts = bank.names.len();
-    let all_directions =
-        Tensor::f_cat(&[bank.directions.f_to_device(tch::Device::Cpu)?, random_directions.shallow_clone()], 0)?.f_to_device(ctx.device)?;
+    let concepts = probes.names.len();
+    ctx.progress(format!("training {runs} CAVs for each of {concepts} concepts, and {runs} random ones"));
+    let cavs = runs::train(probes.embeddings.view(), &probes.present, &probes.names, runs, per_side, &svm, &mut rng)?;
+    // Directions in one matrix: concept-major runs, then the random runs, then the control's.
+    let all: Vec<&ndarray::Array1<f64>> = cavs.concepts.iter().flatten().chain(&cavs.random).chain(&cavs.control).collect();
+    let dim = probes.embeddings.ncols();
+    let flat: Vec<f64> = all.iter().flat_map(|v| v.iter().copied()).collect();
+    let count = i64::try_from(all.len()).unwrap_or(0);
+    let directions = Tensor::f_from_slice(&flat)?.f_reshape([count, i64::try_from(dim).unwrap_or(0)])?;
+    let on_device = directions.f_to_device(ctx.device)?;
 
     let classes = classes(ctx, &data)?;
-    let (mut scores, mut p_values, mut random_scores, mut counts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut per_image, mut image_rows, mut image_labels) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut concept_scores, mut random_scores, mut control_scores) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut p_values, mut corrected, mut counts, mut image_rows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut table = Vec::new();
+    let mut significant_total = 0;
     for &class in &classes {
         let members: Vec<i64> = (0..rows.len()).filter(|&i| labels[i] == class).map(|i| i64::try_from(i).unwrap_or(0)).collect();
         ctx.progress(format!("class {class}: {} images", members.len()));
         let xs = x.f_index_select(0, &Tensor::f_from_slice(&members)?.f_to_device(ctx.device)?)?;
-        let derivative = derivatives(&net, &xs, layer, class, &all_directions)?;
-        let shares = positive_share(&derivative)?;
-        let (concept_shares, random_shares) = shares.split_at(concepts);
-        let tests: Vec<Option<ttest::TTest>> =
-            concept_shares.iter().map(|s| if members.is_empty() { None } else { ttest::student(&[*s], random_shares) }).collect();
-        let p: Vec<f64> = tests.iter().map(|t| t.map_or(f64::NAN, |t| t.p)).collect();
+        let shares = positive_share(&derivatives(&net, &xs, layer, class, &on_device)?)?;
+        let (concept_part, rest) = shares.split_at(concepts * runs);
+        let (random_part, control_part) = rest.split_at(runs);
+        let mut rows_json = Vec::new();
+        let mut p = Vec::new();
+        for (c, name) in probes.names.iter().enumerate() {
+            let (json, value) = tested(name, &concept_part[c * runs..(c + 1) * runs], random_part);
+            rows_json.push(json);
+            p.push(value);
+        }
+        let (mut control_json, control_p) = tested("random concept (control)", control_part, random_part);
+        p.push(control_p);
+        let adjusted = correction.adjust(&p);
+        for (json, q) in rows_json.iter_mut().chain(std::iter::once(&mut control_json)).zip(&adjusted) {
+            json["p_corrected"] = finite_or_null(*q);
+            json["significant"] = serde_json::json!(q.is_finite() && *q < alpha);
+        }
+        significant_total += rows_json.iter().filter(|j| j["significant"] == true).count();
+        let random_mean = random_part.iter().sum::<f64>() / runs as f64;
         table.push(serde_json::json!({
             "class": data.meta.class_names.get(usize::try_from(class).unwrap_or(0)).cloned().unwrap_or_else(|| class.to_string()),
             "images": members.len(),
-            "scores": concept_shares.iter().map(|s| finite_or_null(*s)).collect::<Vec<_>>(),
-            "p_values": p.iter().map(|x| finite_or_null(*x)).collect::<Vec<_>>(),
-            "significant": p.iter().map(|x| x.is_finite() && *x < alpha).collect::<Vec<_>>(),
-            "random_mean": finite_or_null(random_shares.iter().sum::<f64>() / random.max(1) as f64),
+            "concepts": rows_json,
+            "random_runs": random_part.iter().map(|s| finite_or_null(*s)).collect::<Vec<_>>(),
+            "random_mean": finite_or_null(random_mean),
+            "control": control_json,
         }));
-        scores.extend_from_slice(concept_shares);
-        random_scores.extend_from_slice(random_shares);
-        p_values.extend(p);
+        concept_scores.extend_from_slice(concept_part);
+        random_scores.extend_from_slice(random_part);
+        control_scores.extend_from_slice(control_part);
+        p_values.extend_from_slice(&p[..concepts]);
+        corrected.extend_from_slice(&adjusted[..concepts]);
         counts.push(i64::try_from(members.len()).unwrap_or(0));
-        per_image.push(derivative.f_narrow(1, 0, i64::try_from(concepts).unwrap_or(0))?.f_to_device(tch::Device::Cpu)?);
         image_rows.extend(members.iter().map(|&i| rows[usize::try_from(i).unwrap_or(0)]));
-        image_labels.extend(std::iter::repeat_n(class, members.len()));
     }
 
     let m = i64::try_from(classes.len()).unwrap_or(0);
-    let to_f32 = |v: &[f64], cols: usize| -> Result<Tensor> {
-        Ok(Tensor::f_from_slice(v)?.f_reshape([m, i64::try_from(cols).unwrap_or(0)])?.f_to_kind(Kind::Float)?)
-    };
+    let (c, r) = (i64::try_from(concepts).unwrap_or(0), i64::try_from(runs).unwrap_or(0));
+    let tensor = |v: &[f64], shape: &[i64]| -> Result<Tensor> { Ok(Tensor::f_from_slice(v)?.f_reshape(shape)?.f_to_kind(Kind::Float)?) };
     let tensors = BTreeMap::from([
-        ("scores".to_owned(), to_f32(&scores, concepts)?),
-        ("p_values".to_owned(), to_f32(&p_values, concepts)?),
-        ("random_scores".to_owned(), to_f32(&random_scores, random)?),
-        ("random_directions".to_owned(), random_directions.f_to_kind(Kind::Float)?),
+        ("scores".to_owned(), tensor(&concept_scores, &[m, c, r])?),
+        ("random_scores".to_owned(), tensor(&random_scores, &[m, r])?),
+        ("control_scores".to_owned(), tensor(&control_scores, &[m, r])?),
+        ("p_values".to_owned(), tensor(&p_values, &[m, c])?),
+        ("p_corrected".to_owned(), tensor(&corrected, &[m, c])?),
+        ("cavs".to_owned(), directions.f_narrow(0, 0, c * r)?.f_reshape([c, r, -1])?.f_to_kind(Kind::Float)?),
+        ("random_cavs".to_owned(), directions.f_narrow(0, c * r, r)?.f_to_kind(Kind::Float)?),
+        ("control_cavs".to_owned(), directions.f_narrow(0, c * r + r, r)?.f_to_kind(Kind::Float)?),
         ("classes".to_owned(), Tensor::f_from_slice(&classes)?),
         ("counts".to_owned(), Tensor::f_from_slice(&counts)?),
-        ("derivatives".to_owned(), Tensor::f_cat(&per_image, 0)?.f_to_kind(Kind::Float)?),
         ("indices".to_owned(), Tensor::f_from_slice(&image_rows)?),
-        ("labels".to_owned(), Tensor::f_from_slice(&image_labels)?),
     ]);
-    let metadata = BTreeMap::from([("format".to_owned(), "lthlang-tcav-1".to_owned()), ("layer".to_owned(), layer.to_owned())]);
+    let metadata = BTreeMap::from([("format".to_owned(), "lthlang-tcav-2".to_owned()), ("layer".to_owned(), layer.to_owned())]);
     checkpoint::save(&ctx.request.output.join(TCAV_FILE), &tensors, &metadata)?;
     Ok(serde_json::json!({
         "layer": layer,
-        "concepts": bank.names,
-        "random": random,
+        "concepts": probes.names,
+        "runs": runs,
+        "examples_per_side": cavs.concept_sides,
+        "random_examples_per_side": cavs.random_side,
+        "test": "two-sided Student t-test (pooled variance) of each concept's run scores against the random runs",
+        "correction": correction.name(),
         "alpha": alpha,
+        "significant": significant_total,
         "classes": table,
     }))
 }

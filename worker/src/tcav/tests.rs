@@ -1,6 +1,7 @@
 use super::*;
 use crate::fixtures::{self, Workspace};
 use lthlang::kinds::Category;
+use rand::SeedableRng;
 use tch::Device;
 
 fn ok<T>(r: Result<T>) -> T {
@@ -24,23 +25,6 @@ fn tcav_positive_share_counts_strictly_positive_rows() {
     let d = Tensor::from_slice(&[1.0, -1.0, 0.0, 2.0, -3.0, 0.5, 4.0, 1.0]).reshape([4, 2]);
     assert_eq!(ok(positive_share(&d)), vec![0.5, 0.75]);
     assert!(ok(positive_share(&Tensor::zeros([0, 2], (Kind::Double, Device::Cpu)))).iter().all(|x| x.is_nan()));
-}
-
-#[test]
-fn tcav_random_directions_are_unit_and_repeatable() {
-    let draw = |stream: u64| {
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        rng.set_stream(stream);
-        random_directions(12, 32, &mut rng)
-    };
-    let first = draw(0);
-    assert_eq!(first.len(), 12);
-    for v in &first {
-        assert_eq!(v.len(), 32);
-        assert!((v.iter().map(|x| x * x).sum::<f64>() - 1.0).abs() < 1e-12);
-    }
-    assert_eq!(first, draw(0));
-    assert_ne!(first, draw(1));
 }
 
 #[test]
@@ -86,26 +70,36 @@ fn tcav_derivative_matches_finite_differences_inside_the_network() {
     }
 }
 
-/// A concepts node at `layer3` whose directions are the head's row for class 0 and its negative.
-fn bank(fx: &mut Workspace, layer: &str) -> Tensor {
-    let embed =
-        fx.request("emb", Category::Embed, "pooled", &[("layer", Value::Str(layer.into())), ("of", Value::Stage("trained".into()))]);
-    fx.add_finished(&embed);
-    let concepts = fx.request("bank", Category::Concepts, "annotated", &[("from", Value::Stage("emb".into()))]);
-    let w0 = fx.network().variables()["fc.weight"].get(0);
-    let directions = Tensor::stack(&[w0.shallow_clone(), -w0], 0);
-    let tensors = BTreeMap::from([
-        ("directions".to_owned(), directions.shallow_clone()),
-        ("offsets".to_owned(), Tensor::zeros([2], (Kind::Float, Device::Cpu))),
-    ]);
-    ok(checkpoint::save(&concepts.output.join(CONCEPTS_FILE), &tensors, &BTreeMap::new()));
-    std::fs::write(concepts.output.join(BANK_FILE), r#"{"method": "annotated", "names": ["toward", "away"]}"#)
-        .unwrap_or_else(|e| panic!("{e}"));
-    fx.add_finished(&concepts);
-    directions
+/// Probe images for the bank: 160 Gaussian embeddings in the 16 channels of `layer2`; concept
+/// `leaning` is present where e·u > 0 for a fixed u, `coin` at random. Adds the probe dataset, its
+/// embed node `emb` (at `layer`) and an `annotated` bank over them, as a run would.
+fn probe_bank(fx: &mut Workspace, layer: &str) {
+    use rand::Rng;
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let (n, d) = (160, 16);
+    let u: Vec<f64> = (0..d).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let embeddings = ndarray::Array2::from_shape_fn((n, d), |_| rng.gen_range(-1.0..1.0));
+    let concepts = ndarray::Array2::from_shape_fn((n, 2), |(i, c)| {
+        let on = if c == 0 { embeddings.row(i).iter().zip(&u).map(|(e, w)| e * w).sum::<f64>() > 0.0 } else { rng.gen_bool(0.5) };
+        f64::from(u8::from(on))
+    });
+    let labels: Vec<i64> = (0..n).map(|i| i64::try_from(i % 3).unwrap_or(0)).collect();
+    fx.dataset("probes", &["circle", "square", "triangle"], &["leaning", "coin"], &[("train", labels.clone(), concepts)]);
+    fx.embed("emb", "probes", &[fixtures::EmbedSplit { name: "train", embeddings: &embeddings, labels: &labels, logits: None }]);
+    let embed = fx.upstream.iter_mut().find(|u| u.stage == "emb").map(|u| &mut u.fields);
+    if let Some(fields) = embed {
+        fields.insert("layer".into(), Value::Str(layer.into()));
+    }
+    let bank = fx.request(
+        "bank",
+        Category::Concepts,
+        "annotated",
+        &[("from", Value::Stage("emb".into())), ("labels", Value::ConceptLabels { dataset: "probes".into() })],
+    );
+    fx.add_finished(&bank);
 }
 
-fn tcav_request(fx: &Workspace, stage: &str, layer: &str) -> lthlang::exec::job::NodeRequest {
+fn tcav_request(fx: &Workspace, stage: &str, layer: &str, correction: &str) -> lthlang::exec::job::NodeRequest {
     fx.request(
         stage,
         Category::Explain,
@@ -116,56 +110,124 @@ fn tcav_request(fx: &Workspace, stage: &str, layer: &str) -> lthlang::exec::job:
             ("concepts", Value::Stage("bank".into())),
             ("images", Value::Split { dataset: "data".into(), split: "test".into() }),
             ("classes", Value::List(vec![Value::Int(0), Value::Str("triangle".into())])),
-            ("random", Value::Int(10)),
+            ("runs", Value::Int(10)),
+            ("n", Value::Int(30)),
+            ("c", Value::Float(0.01)),
             ("alpha", Value::Fraction(0.05)),
+            ("correction", Value::Word(correction.into())),
             ("seed", Value::Int(0)),
         ],
     )
 }
 
+fn numbers(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array().map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect()).unwrap_or_default()
+}
+
+/// scipy.stats.ttest_ind (pooled variance, two-sided) of each family against the random runs of
+/// its class, with the Bonferroni and Benjamini–Hochberg (scipy.stats.false_discovery_control)
+/// corrections over the family; `null` where scipy gives NaN.
+const SCIPY: &str = r#"
+import json, sys
+import numpy as np
+from scipy import stats
+out = []
+for cls in json.load(sys.stdin):
+    p = [float(stats.ttest_ind(runs, cls["random"]).pvalue) for runs in cls["families"]]
+    finite = [x for x in p if np.isfinite(x)]
+    bh = list(stats.false_discovery_control(finite, method="bh")) if finite else []
+    it = iter(bh)
+    out.append({
+        "p": [x if np.isfinite(x) else None for x in p],
+        "bonferroni": [min(1.0, x * len(finite)) if np.isfinite(x) else None for x in p],
+        "bh": [float(next(it)) if np.isfinite(x) else None for x in p],
+    })
+print(json.dumps(out))
+"#;
+
+fn scipy(input: &serde_json::Value) -> serde_json::Value {
+    use std::io::Write;
+    let python = std::env::var_os("VIRTUAL_ENV").map_or_else(|| "python3".into(), |v| std::path::Path::new(&v).join("bin").join("python"));
+    let mut child = std::process::Command::new(&python)
+        .args(["-c", SCIPY])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
+    child.stdin.take().map(|mut s| s.write_all(input.to_string().as_bytes())).transpose().unwrap_or_else(|e| panic!("{e}"));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "python failed (run scripts/setup-python-tcav-refs.sh): {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[test]
-fn tcav_stage_scores_classes_against_random_directions() {
+fn tcav_stage_tests_run_scores_as_scipy_does() {
     let mut fx = Workspace::with_trained_network(2);
-    let directions = bank(&mut fx, "layer3");
-    let request = tcav_request(&fx, "tcav", "layer3");
-    let metrics = ok(fixtures::run_request(&request));
-    let stored = ok(checkpoint::load(&request.output.join(TCAV_FILE)));
-    assert_eq!(values(&stored["classes"]), vec![0.0, 2.0]);
-    // The test split's labels are row mod 3: rows 0, 3, 6, 9 are class 0 and 2, 5, 8 class 2.
-    assert_eq!(values(&stored["counts"]), vec![4.0, 3.0]);
-    assert_eq!(values(&stored["indices"]), vec![0.0, 3.0, 6.0, 9.0, 2.0, 5.0, 8.0]);
-    // Before the head S = W[c]·v for every image, so each score is 0 or 1: class 0 moves toward
-    // its own row (W₀·W₀ > 0) and away from its negative.
-    let w = fx.network().variables()["fc.weight"].shallow_clone();
-    let scores = values(&stored["scores"]);
-    assert_eq!(&scores[..2], &[1.0, 0.0]);
-    let toward = (w.get(2) * directions.get(0)).sum(Kind::Double).double_value(&[]);
-    assert_eq!(&scores[2..], if toward > 0.0 { &[1.0, 0.0] } else { &[0.0, 1.0] });
-    // p-values are the t-test of each score against the stored random scores of its class.
-    let random = values(&stored["random_scores"]);
-    assert_eq!(random.len(), 20);
-    assert!(random.iter().all(|s| *s == 0.0 || *s == 1.0));
-    let p = values(&stored["p_values"]);
-    for (row, class_random) in random.chunks(10).enumerate() {
-        for concept in 0..2 {
-            let want = ttest::student(&[scores[row * 2 + concept]], class_random).map_or(f64::NAN, |t| t.p);
-            let got = p[row * 2 + concept];
-            assert!((got - want).abs() < 1e-6 || (got.is_nan() && want.is_nan()), "{got} vs {want}");
+    probe_bank(&mut fx, "layer2");
+    for correction in ["bonferroni", "bh"] {
+        let request = tcav_request(&fx, &format!("tcav_{correction}"), "layer2", correction);
+        let metrics = ok(fixtures::run_request(&request));
+        assert_eq!(metrics["runs"], 10);
+        assert_eq!(metrics["correction"], correction);
+        assert_eq!(metrics["concepts"], serde_json::json!(["leaning", "coin"]));
+        let stored = ok(checkpoint::load(&request.output.join(TCAV_FILE)));
+        assert_eq!(values(&stored["classes"]), vec![0.0, 2.0]);
+        // The test split's labels are row mod 3: rows 0, 3, 6, 9 are class 0 and 2, 5, 8 class 2.
+        assert_eq!(values(&stored["counts"]), vec![4.0, 3.0]);
+        assert_eq!(stored["scores"].size(), vec![2, 2, 10]);
+        assert_eq!(stored["random_scores"].size(), vec![2, 10]);
+        assert_eq!(stored["cavs"].size(), vec![2, 10, 16]);
+        let classes = metrics["classes"].as_array().cloned().unwrap_or_default();
+        assert_eq!(classes[1]["class"], "triangle");
+        // Every run score is a share of the class's images, and the stored tensors hold them.
+        let stored_scores = values(&stored["scores"]);
+        let mut input = Vec::new();
+        let mut varied = 0;
+        for (k, class) in classes.iter().enumerate() {
+            let random = numbers(&class["random_runs"]);
+            assert_eq!(random.len(), 10);
+            let mut families: Vec<Vec<f64>> = Vec::new();
+            for (c, row) in class["concepts"].as_array().cloned().unwrap_or_default().iter().enumerate() {
+                let runs = numbers(&row["runs"]);
+                for (r, s) in runs.iter().enumerate() {
+                    assert!((s - stored_scores[(k * 2 + c) * 10 + r]).abs() < 1e-6);
+                }
+                families.push(runs);
+            }
+            families.push(numbers(&class["control"]["runs"]));
+            varied += families.iter().filter(|f| f.iter().any(|x| *x != f[0])).count();
+            input.push(serde_json::json!({ "families": families, "random": random }));
         }
+        // Scores that vary between runs, or the comparison below checks only degenerate cases.
+        assert!(varied >= 3, "only {varied} families vary between runs");
+        let reference = scipy(&serde_json::Value::Array(input.clone()));
+        for (k, class) in classes.iter().enumerate() {
+            let mut rows = class["concepts"].as_array().cloned().unwrap_or_default();
+            rows.push(class["control"].clone());
+            for (i, row) in rows.iter().enumerate() {
+                let ours = (row["p"].as_f64(), row["p_corrected"].as_f64());
+                let theirs = (reference[k]["p"][i].as_f64(), reference[k][correction][i].as_f64());
+                match theirs {
+                    (Some(p), Some(q)) => {
+                        let (Some(our_p), Some(our_q)) = ours else { panic!("{row}: no p-value where scipy has {p}") };
+                        assert!((our_p - p).abs() <= 1e-10 + 1e-8 * p, "class {k} row {i}: p {our_p} vs scipy {p}");
+                        assert!((our_q - q).abs() <= 1e-10 + 1e-8 * q, "class {k} row {i}: corrected {our_q} vs scipy {q}");
+                        assert_eq!(row["significant"], serde_json::json!(q < 0.05));
+                    }
+                    // scipy gives NaN when both samples are constant and equal; we say p = 1.
+                    _ => assert_eq!(ours.0, Some(1.0), "{row}"),
+                }
+            }
+        }
+        eprintln!("tcav {correction}: {}", serde_json::Value::Array(input));
     }
-    assert_eq!(metrics["classes"][1]["class"], "triangle");
-    assert_eq!(metrics["concepts"][0], "toward");
-    // The same node seed and `seed` field draw the same random directions.
-    let again = tcav_request(&fx, "tcav_again", "layer3");
-    ok(fixtures::run_request(&again));
-    let stored_again = ok(checkpoint::load(&again.output.join(TCAV_FILE)));
-    assert!(stored_again["random_directions"].equal(&stored["random_directions"]));
 }
 
 #[test]
 fn tcav_stage_refuses_concepts_from_another_layer() {
     let mut fx = Workspace::with_trained_network(3);
-    let _directions = bank(&mut fx, "layer3");
-    let err = fixtures::run_request(&tcav_request(&fx, "tcav", "layer2")).err().map(|e| e.0).unwrap_or_default();
-    assert!(err.contains("layer3"), "{err}");
+    probe_bank(&mut fx, "layer2");
+    let err = fixtures::run_request(&tcav_request(&fx, "tcav", "layer3", "bonferroni")).err().map(|e| e.0).unwrap_or_default();
+    assert!(err.contains("layer2"), "{err}");
 }

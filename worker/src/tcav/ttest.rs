@@ -2,10 +2,9 @@
 //! test scipy.stats.ttest_ind and R's t.test(var.equal = TRUE) perform.
 //!
 //! The pooled variance is built from sums of squared deviations, so a group of one value
-//! contributes no variance and no degree of freedom instead of an undefined sample variance. For
-//! a single value x against a sample of n, this is t = (x − mean) / (s √(1 + 1/n)) with n − 1
-//! degrees of freedom: the test of a single case against a control sample (Crawford & Howell,
-//! 1998), which is how TCAV compares a concept's one score with the random directions' scores.
+//! contributes no variance and no degree of freedom instead of an undefined sample variance. TCAV
+//! compares a concept's run scores with the random runs' scores this way, as Kim et al. do with
+//! scipy's `ttest_ind`. Where scipy gives NaN (two constant, equal samples) this gives p = 1.
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
