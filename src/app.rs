@@ -209,6 +209,17 @@ fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &Cac
         console::error_line(&format!("--force names `{name}`, which is not a stage of `{}`", file.display()));
         return EXIT_USAGE;
     }
+    if program.stages.is_empty() {
+        console::error_line(&format!("{} declares no stage: nothing to run", file.display()));
+        return EXIT_INPUT;
+    }
+    let silence_limit = match exec::worker::silence_limit() {
+        Ok(limit) => limit,
+        Err(message) => {
+            console::error_line(&message);
+            return EXIT_USAGE;
+        }
+    };
     let Some(store) = open_store(cache, Some(file)) else { return EXIT_USAGE };
     let folder = run_folder::folder_of(file, &program.experiment.name);
     if let Err(e) = std::fs::create_dir_all(&folder) {
@@ -223,6 +234,7 @@ fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &Cac
         worker: exec::worker::worker_path(),
         log: Some(folder.join("worker.log")),
         document,
+        silence_limit,
     };
     let mode = if json {
         progress::Mode::Json

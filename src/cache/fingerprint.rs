@@ -47,7 +47,8 @@ pub fn of_plan(program: &Program, plan: &Plan) -> Vec<(String, Fingerprint)> {
     let mut out = Vec::with_capacity(plan.nodes.len());
     for node in &plan.nodes {
         let Some(stage) = program.stage(&node.stage) else { continue };
-        let seed = (node.kind != Category::Dataset).then(|| stream_seed(node.seed.unwrap_or(seed0), &node.stage, node.round));
+        let stage_seed = stage.value("seed").and_then(Value::as_int).unwrap_or(0);
+        let seed = (node.kind != Category::Dataset).then(|| stream_seed(node.seed.unwrap_or(seed0), &node.stage, node.round, stage_seed));
         let fingerprint = Fingerprint {
             format: FORMAT,
             kind: node.kind,

@@ -22,3 +22,6 @@ pub const NO_CONCEPT_LABELS: &str = "lth::check::no_concept_labels";
 pub const SPARSITY_UNREACHED: &str = "lth::check::sparsity_unreached";
 pub const TCAV_BEFORE_HEAD: &str = "lth::check::tcav_before_head";
 pub const MIXED_SERIES: &str = "lth::check::mixed_series";
+pub const BANK_WITHOUT_DIRECTIONS: &str = "lth::check::bank_without_directions";
+pub const IMAGE_TOO_SMALL: &str = "lth::check::image_too_small";
+pub const NOTHING_DECLARED: &str = "lth::check::nothing_declared";

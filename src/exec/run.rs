@@ -77,6 +77,9 @@ pub struct Options {
     pub log: Option<PathBuf>,
     /// What reports show besides artifacts: the source and every node's key.
     pub document: crate::report::stage::Document,
+    /// How long a worker may go without sending an event before it is taken for hung, killed,
+    /// and its node failed ([`super::worker::silence_limit`]).
+    pub silence_limit: std::time::Duration,
 }
 
 pub struct Outcome {
@@ -133,6 +136,9 @@ struct Runner<'a> {
     worker: Option<Worker>,
     worker_started: bool,
     device: Option<String>,
+    /// The node whose failure showed the worker cannot run anything (its device is missing):
+    /// later nodes that need the worker are skipped because of it instead of failing alike.
+    unusable: Option<String>,
     observe: &'a mut dyn FnMut(&RunEvent),
 }
 
@@ -158,6 +164,7 @@ pub fn run(
         worker: None,
         worker_started: false,
         device: None,
+        unusable: None,
         observe,
     };
     let mut outcomes: Vec<NodeOutcome> = Vec::with_capacity(plan.nodes.len());
@@ -179,7 +186,7 @@ pub fn run(
                 broken.insert(node.id.clone(), node.id.clone());
             }
             Status::Skipped { .. } => {
-                let root = node.inputs.iter().find_map(|i| broken.get(i)).cloned().unwrap_or_default();
+                let root = node.inputs.iter().find_map(|i| broken.get(i)).cloned().or_else(|| runner.unusable.clone()).unwrap_or_default();
                 broken.insert(node.id.clone(), root);
             }
             // A computed node is recorded at once, so a killed run still explains itself; cache
@@ -274,6 +281,10 @@ impl Runner<'_> {
                 }
             };
         }
+        if let Some(root) = &self.unusable {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Status::Skipped { because: format!("`{root}` failed") };
+        }
         if self.worker.is_none() {
             (self.observe)(&RunEvent::WorkerStarting);
             match Worker::start(&self.options.worker, self.options.log.as_deref()) {
@@ -291,7 +302,7 @@ impl Runner<'_> {
         }
         loop {
             let reply = match self.worker.as_mut() {
-                Some(w) => w.next(),
+                Some(w) => w.next(self.options.silence_limit),
                 None => return Status::Failed { message: "no worker".to_owned() },
             };
             match reply {
@@ -303,6 +314,9 @@ impl Runner<'_> {
                     }
                     Event::Failed { node: ref id, ref message } if *id == node.id || id.is_empty() => {
                         let message = message.clone();
+                        if id.is_empty() {
+                            self.unusable = Some(node.id.clone());
+                        }
                         (self.observe)(&RunEvent::Worker { worker: event });
                         let _ = std::fs::remove_dir_all(&staging);
                         return Status::Failed { message };
@@ -399,7 +413,10 @@ impl Runner<'_> {
             category: node.kind,
             method: node.method.to_owned(),
             round: node.round,
-            seed: fingerprint.seed.unwrap_or_else(|| stream_seed(node.seed.unwrap_or(seed0), &node.stage, node.round)),
+            seed: fingerprint.seed.unwrap_or_else(|| {
+                let stage_seed = stage.value("seed").and_then(crate::check::Value::as_int).unwrap_or(0);
+                stream_seed(node.seed.unwrap_or(seed0), &node.stage, node.round, stage_seed)
+            }),
             fields: stage.fields.iter().map(|(k, f)| (k.clone(), f.value.clone())).collect(),
             upstream,
             output: staging.to_path_buf(),

@@ -59,7 +59,6 @@ pub const METHODS: &[Method] = &[
             LR,
             FieldSpec::optional("batch", Ty::Int { min: 1, max: 65_536 }, "64", "examples per step"),
             FieldSpec::optional("top", Ty::Int { min: 1, max: 1000 }, "3", "concepts listed per class"),
-            SEED,
         ],
         "post-hoc concept bottleneck: a sparse linear map from concept scores to classes",
     ),
@@ -88,7 +87,7 @@ pub const METHODS: &[Method] = &[
     explain(
         "completeness",
         Output::Scores,
-        &[CONCEPTS, FEATURES, EPOCHS, LR, SEED],
+        &[CONCEPTS, FEATURES, EPOCHS, LR],
         "how much of the model's accuracy the concepts explain (Yeh et al. 2020)",
     ),
 ];

@@ -23,7 +23,7 @@ const FIELDS: &[FieldSpec] = &[
 ];
 
 const fn prune(name: &'static str, doc: &'static str) -> Method {
-    Method { category: Category::Prune, name, version: 1, output: Output::Tickets, fields: FIELDS, dataset: None, doc }
+    Method { category: Category::Prune, name, version: 2, output: Output::Tickets, fields: FIELDS, dataset: None, doc }
 }
 
 pub const METHODS: &[Method] = &[

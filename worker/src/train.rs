@@ -351,8 +351,11 @@ pub fn train(
     if progress.epochs_done > 0 {
         ctx.progress(format!("resuming after epoch {}", progress.epochs_done));
     }
-    if let (Some(dir), true) = (keep_dir, recipe.keep_epochs.contains(&0) && progress.epochs_done == 0) {
-        checkpoint::save(&dir.join("epoch-0.safetensors"), &vars, &BTreeMap::new())?;
+    // Kept epochs go to the partial folder first, which outlives a killed attempt (the output
+    // folder does not), and are copied out once training ends.
+    let kept = |epoch: u32| format!("epoch-{epoch}.safetensors");
+    if keep_dir.is_some() && recipe.keep_epochs.contains(&0) && progress.epochs_done == 0 {
+        checkpoint::save(&partial.join(kept(0)), &vars, &BTreeMap::new())?;
     }
     let n = train_split.len();
     let device = net.vs.device();
@@ -413,10 +416,16 @@ pub fn train(
                 best = checkpoint::snapshot(&vars);
             }
         }
-        if let (Some(dir), true) = (keep_dir, recipe.keep_epochs.contains(&(epoch + 1))) {
-            checkpoint::save(&dir.join(format!("epoch-{}.safetensors", epoch + 1)), &vars, &BTreeMap::new())?;
+        if keep_dir.is_some() && recipe.keep_epochs.contains(&(epoch + 1)) {
+            checkpoint::save(&partial.join(kept(epoch + 1)), &vars, &BTreeMap::new())?;
         }
         save_progress(partial, &progress, &vars, &state, &best)?;
+    }
+    if let Some(dir) = keep_dir {
+        for epoch in &recipe.keep_epochs {
+            let (from, to) = (partial.join(kept(*epoch)), dir.join(kept(*epoch)));
+            std::fs::copy(&from, &to).map_err(|e| super::io_error(&from, &e))?;
+        }
     }
     if progress.best_val.is_some() && !best.is_empty() {
         checkpoint::restore(&vars, &best, partial)?;
