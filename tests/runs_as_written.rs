@@ -279,3 +279,38 @@ fn the_worker_refuses_an_unknown_device() {
     assert_eq!(events[0]["node"], "");
     assert!(events[0]["message"].as_str().unwrap().starts_with("unknown device `tpu:0`"), "{events:?}");
 }
+
+const OVERLAID: &str = r#"dataset data = shapes { classes = 4  train = 32  val = 16  test = 16  seed = 3 }
+model net = resnet_tiny { classes = data.classes  width = 4 }
+train dense = sgd { model = net  data = data.train  epochs = 1  batch = 16 }
+prune tickets = imp { from = dense  rounds = 1  rate = 50% }
+explain cam = gradcam { of = tickets  layer = "layer3"  images = data.test.sample(2, seed = 0)  alpha = 0.5 }
+compare lth = compare { at = [100%, 50%]  accuracy = [tickets]  saliency = cam }
+report summary = html { include = [lth] }
+"#;
+
+/// Overlay opacity is cosmetic: a new `alpha` recomputes no map, only the report, whose overlays
+/// change with it.
+#[test]
+fn a_new_overlay_opacity_redraws_only_the_report() {
+    let project = Project::new(OVERLAID);
+    project.run_ok();
+    let report = project.run_folder().join("report.html");
+    let before = std::fs::read_to_string(&report).unwrap();
+    assert!(before.contains("<img class=\"overlay\""), "no overlay in the report");
+    let text = std::fs::read_to_string(project.file()).unwrap();
+    std::fs::write(project.file(), text.replace("alpha = 0.5", "alpha = 0.9")).unwrap();
+    let output = project.command(&["plan", "--explain", "--json"]).output().unwrap();
+    let nodes: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let to_run: Vec<&str> = nodes.iter().filter(|n| n["status"] == "run").map(|n| n["id"].as_str().unwrap()).collect();
+    assert_eq!(to_run, ["summary"]);
+    let output = project.command(&["run", "--json"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let after = std::fs::read_to_string(&report).unwrap();
+    let overlays = |page: &str| {
+        page.split("<img class=\"overlay\" src=\"").skip(1).map(|s| s.split('"').next().unwrap_or("").to_owned()).collect::<Vec<_>>()
+    };
+    let (old, new) = (overlays(&before), overlays(&after));
+    assert_eq!(old.len(), new.len());
+    assert!(old.iter().zip(&new).all(|(a, b)| a != b), "the overlays did not change with alpha");
+}

@@ -530,8 +530,8 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
             let overlays = all
                 .iter()
                 .filter(|m| m.seed == first_seed)
-                .filter(|m| m.node.dir.join("overlays").join(format!("{index}.png")).is_file())
-                .map(|m| Overlay { round: m.round, node: m.node.id.clone(), file: format!("overlays/{index}.png") })
+                .filter(|m| m.node.dir.join("heatmaps").join(format!("{index}.png")).is_file())
+                .map(|m| Overlay { round: m.round, node: m.node.id.clone(), file: format!("heatmaps/{index}.png") })
                 .collect();
             images.push(SaliencyImage { index: *index as u64, label, overlays });
         }

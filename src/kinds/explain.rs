@@ -6,10 +6,10 @@ const fn explain(name: &'static str, output: Output, fields: &'static [FieldSpec
     Method { category: Category::Explain, name, version: 1, output, fields, dataset: None, doc }
 }
 
-/// Saliency methods are at version 2: their nodes also measure deletion and insertion curves
-/// and the layer's grid, so entries written by version 1 are recomputed.
+/// Saliency methods are at version 3: version 2 measured deletion and insertion curves and the
+/// layer's grid; version 3 stores each overlay's image and heatmap apart for the report to blend.
 const fn saliency(name: &'static str, fields: &'static [FieldSpec], doc: &'static str) -> Method {
-    Method { category: Category::Explain, name, version: 2, output: Output::Saliency, fields, dataset: None, doc }
+    Method { category: Category::Explain, name, version: 3, output: Output::Saliency, fields, dataset: None, doc }
 }
 
 const CONCEPTS: FieldSpec =
@@ -29,11 +29,11 @@ const SALIENCY: &[FieldSpec] = &[
     FieldSpec::required("layer", Ty::Layer { needs: LayerNeed::Spatial }, "a convolutional layer of the model"),
     FieldSpec::required("images", Ty::Images, "images to explain, such as `data.test.sample(16, seed = 0)`"),
     FieldSpec::optional("target", Ty::Word(&["predicted", "label"]), "predicted", "explain the predicted class or the true label"),
-    FieldSpec::optional(
+    FieldSpec::cosmetic(
         "alpha",
         Ty::Float { min: 0.0, max: 1.0, open_min: false },
         "0.5",
-        "opacity of the heatmap in overlays (they are drawn by the explainer, so a change redraws them)",
+        "opacity of the heatmap in the report's overlays; the report blends them, so a change redraws only the report",
     ),
 ];
 

@@ -9,6 +9,7 @@ pub mod explained;
 pub mod html;
 pub mod json;
 pub mod number_format;
+pub mod overlay_blend;
 pub mod plots;
 pub mod progress;
 pub mod run_context;

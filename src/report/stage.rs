@@ -91,6 +91,12 @@ pub fn render(
         nodes,
         skipped_images,
     };
+    // Each explainer's overlay opacity, by node: a cosmetic field the report applies.
+    let alphas: BTreeMap<String, f64> = request
+        .upstream
+        .iter()
+        .filter_map(|u| u.fields.get("alpha").and_then(crate::check::Value::as_fraction).map(|a| (u.id.clone(), a)))
+        .collect();
     let mut written = Vec::new();
     for (i, stage) in included.iter().enumerate() {
         let node = request
@@ -110,7 +116,7 @@ pub fn render(
         let body = if request.method == "json" {
             serde_json::to_string_pretty(&json::render_json(&compare, &context)).map_err(|e| e.to_string())?
         } else {
-            html::render_html(&compare, &context, &overlay_reader(&folders))
+            html::render_html(&compare, &context, &overlay_reader(&folders, &alphas))
         };
         let target = out.join(&name);
         std::fs::write(&target, body).map_err(|e| format!("{}: {e}", target.display()))?;
