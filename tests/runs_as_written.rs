@@ -314,3 +314,15 @@ fn a_new_overlay_opacity_redraws_only_the_report() {
     assert_eq!(old.len(), new.len());
     assert!(old.iter().zip(&new).all(|(a, b)| a != b), "the overlays did not change with alpha");
 }
+
+/// A split without images has no accuracy: null, not 0.
+#[test]
+fn an_empty_test_split_scores_null() {
+    let project = Project::new(
+        "dataset data = digits { test = 0%  val = 10% }\nmodel net = resnet_tiny { classes = data.classes  width = 4 }\ntrain dense = sgd { model = net  data = data.train  val = data.val  epochs = 1  batch = 64 }\n",
+    );
+    project.run_ok();
+    let metrics: Value = serde_json::from_slice(&std::fs::read(project.entry("dense").join("metrics.json")).unwrap()).unwrap();
+    assert!(metrics["test_accuracy"].is_null(), "{metrics}");
+    assert!(metrics["val_accuracy"].is_f64(), "{metrics}");
+}
