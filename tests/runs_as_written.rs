@@ -326,3 +326,39 @@ fn an_empty_test_split_scores_null() {
     assert!(metrics["test_accuracy"].is_null(), "{metrics}");
     assert!(metrics["val_accuracy"].is_f64(), "{metrics}");
 }
+
+const WARNED: &str = r#"dataset data = shapes { classes = 4  train = 32  val = 16  test = 16  seed = 3 }
+model net = resnet_tiny { classes = data.classes  width = 4 }
+train dense = sgd { model = net  data = data.train  epochs = 1  batch = 16 }
+embed feats = pooled { of = dense  layer = "layer3"  data = data }
+concepts bank = random { from = feats  count = 6 }
+explain head = pcbm { concepts = bank  lambda = 0  epochs = 1  batch = 65536 }
+compare lth = compare { at = [100%]  accuracy = [dense, head] }
+report summary = html { include = [lth] }
+"#;
+
+/// A warning is stored with the result: a cached rerun repeats it and the report shows it.
+#[test]
+fn warnings_are_kept_with_the_result_repeated_when_cached_and_reported() {
+    let project = Project::new(WARNED);
+    let warnings = |output: &Output| -> Vec<String> {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["event"] == "warning")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let first = project.command(&["run", "--json"]).output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let first = warnings(&first);
+    assert!(first.iter().any(|w| w.starts_with("`head`: the PCBM stopped at its iteration cap")), "{first:?}");
+    let again = project.command(&["run", "--json"]).output().unwrap();
+    let again = warnings(&again);
+    assert!(
+        again.iter().any(|w| w.starts_with("`head`: the PCBM stopped at its iteration cap") && w.ends_with("(from the cached result)")),
+        "{again:?}"
+    );
+    let report = std::fs::read_to_string(project.run_folder().join("report.html")).unwrap();
+    assert!(report.contains("Warning from <code>head</code>: the PCBM stopped at its iteration cap"), "the report shows no warning");
+}

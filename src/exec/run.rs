@@ -121,6 +121,14 @@ pub fn forced_nodes(plan: &Plan, force: &BTreeSet<String>) -> BTreeSet<String> {
 
 /// How long a node took when it was computed, in its cache entry.
 pub const TIMING_FILE: &str = "timing.json";
+/// The warnings a node gave when it was computed (a JSON list of strings), in its cache entry,
+/// so a cached rerun repeats them and the report shows them. Absent when there were none.
+pub const WARNINGS_FILE: &str = "warnings.json";
+
+/// The warnings stored in a cache entry folder.
+pub fn stored_warnings(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join(WARNINGS_FILE)).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+}
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
@@ -226,7 +234,10 @@ impl Runner<'_> {
         let key = fingerprint.key();
         if !forced {
             match self.store.lookup(&key) {
-                Lookup::Valid(_) => return Status::Cached,
+                Lookup::Valid(_) => {
+                    self.repeat_warnings(node, &key);
+                    return Status::Cached;
+                }
                 Lookup::Corrupt(detail) => {
                     self.warn(format!("the cached entry of `{}` is corrupt ({detail}); discarding it and recomputing", node.id))
                 }
@@ -240,7 +251,10 @@ impl Runner<'_> {
         if !forced {
             // Another run may have computed it while we waited for the lock.
             match self.store.lookup(&key) {
-                Lookup::Valid(_) => return Status::CachedByOther,
+                Lookup::Valid(_) => {
+                    self.repeat_warnings(node, &key);
+                    return Status::CachedByOther;
+                }
                 Lookup::Corrupt(_) => {
                     if let Err(e) = self.store.discard(&key) {
                         return Status::Failed { message: format!("cannot discard the corrupt entry: {e}") };
@@ -256,6 +270,13 @@ impl Runner<'_> {
 
     fn warn(&mut self, message: String) {
         (self.observe)(&RunEvent::Warning { message });
+    }
+
+    /// A cached result's warnings still hold: its reader must hear them on every run.
+    fn repeat_warnings(&mut self, node: &Node, key: &str) {
+        for message in stored_warnings(&self.store.entry_dir(key)) {
+            self.warn(format!("`{}`: {message} (from the cached result)", node.id));
+        }
     }
 
     fn compute(&mut self, node: &Node, fingerprint: &Fingerprint, key: &str) -> Status {
@@ -274,7 +295,7 @@ impl Runner<'_> {
         let started = Instant::now();
         if let Some(result) = self.in_process(&request) {
             return match result.and_then(|metrics| write_json(&staging.join("metrics.json"), &metrics)) {
-                Ok(()) => self.seal(&staging, fingerprint, started, "front end"),
+                Ok(()) => self.seal(&staging, fingerprint, started, "front end", &[]),
                 Err(message) => {
                     let _ = std::fs::remove_dir_all(&staging);
                     Status::Failed { message }
@@ -300,6 +321,7 @@ impl Runner<'_> {
             self.worker = None;
             return Status::Failed { message };
         }
+        let mut warnings = Vec::new();
         loop {
             let reply = match self.worker.as_mut() {
                 Some(w) => w.next(self.options.silence_limit),
@@ -310,7 +332,7 @@ impl Runner<'_> {
                     Event::Finished { node: ref id, .. } if *id == node.id => {
                         (self.observe)(&RunEvent::Worker { worker: event });
                         let device = self.device.clone().unwrap_or_default();
-                        return self.seal(&staging, fingerprint, started, &device);
+                        return self.seal(&staging, fingerprint, started, &device, &warnings);
                     }
                     Event::Failed { node: ref id, ref message } if *id == node.id || id.is_empty() => {
                         let message = message.clone();
@@ -325,7 +347,10 @@ impl Runner<'_> {
                         self.device = Some(device.clone());
                         (self.observe)(&RunEvent::Worker { worker: event });
                     }
-                    Event::Warning { node: ref id, ref message } => self.warn(format!("`{id}`: {message}")),
+                    Event::Warning { node: ref id, ref message } => {
+                        warnings.push(message.clone());
+                        self.warn(format!("`{id}`: {message}"));
+                    }
                     other => (self.observe)(&RunEvent::Worker { worker: other }),
                 },
                 Reply::Exited(how) => {
@@ -351,10 +376,15 @@ impl Runner<'_> {
 
     /// Records how long the node took (beside, not inside, its metrics: times differ between
     /// runs) and commits the staging folder.
-    fn seal(&self, staging: &Path, fingerprint: &Fingerprint, started: Instant, device: &str) -> Status {
+    fn seal(&self, staging: &Path, fingerprint: &Fingerprint, started: Instant, device: &str, warnings: &[String]) -> Status {
         let timing = serde_json::json!({ "seconds": started.elapsed().as_secs_f64(), "device": device });
         if let Err(message) = write_json(&staging.join(TIMING_FILE), &timing) {
             return Status::Failed { message };
+        }
+        if !warnings.is_empty() {
+            if let Err(message) = write_json(&staging.join(WARNINGS_FILE), &serde_json::json!(warnings)) {
+                return Status::Failed { message };
+            }
         }
         match self.store.commit(staging, fingerprint) {
             Ok(_) => Status::Computed,

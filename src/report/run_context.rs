@@ -19,6 +19,15 @@ pub struct RunContext {
     /// Datasets that left unreadable images out (`skip_corrupt = true`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped_images: Vec<SkippedImages>,
+    /// Warnings the nodes gave when they were computed, whether this run or an earlier one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<NodeWarning>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeWarning {
+    pub node: String,
+    pub message: String,
 }
 
 /// Images a dataset node skipped as unreadable, with their paths relative to its folder.
@@ -114,6 +123,7 @@ mod tests {
             device: None,
             nodes: vec![],
             skipped_images: vec![],
+            warnings: vec![],
         };
         assert_eq!(context.heading(), "quickstart");
         context.title = "Tickets".into();
