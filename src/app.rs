@@ -388,6 +388,17 @@ fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &Cac
         Ok(f) => f,
         Err(code) => return code,
     };
+    if program.stages.is_empty() {
+        console::error_line(&format!("{} declares no stage: nothing to run", file.display()));
+        return EXIT_INPUT;
+    }
+    let silence_limit = match exec::worker::silence_limit() {
+        Ok(limit) => limit,
+        Err(message) => {
+            console::error_line(&message);
+            return EXIT_USAGE;
+        }
+    };
     let Some(store) = writable_store(cache, Some(file)) else { return EXIT_USAGE };
     let folder = run_folder::folder_of(file, &program.experiment.name);
     if let Err(e) = std::fs::create_dir_all(&folder) {
@@ -397,7 +408,7 @@ fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &Cac
     let started = std::time::Instant::now();
     let fingerprints = fingerprint::of_plan(program, &plan);
     let document = document(file, program, sources, &plan, &fingerprints);
-    let options = Options { force, worker: exec::worker::worker_path(), log: Some(folder.join("worker.log")), document };
+    let options = Options { force, worker: exec::worker::worker_path(), log: Some(folder.join("worker.log")), document, silence_limit };
     let terminal = std::io::stderr().is_terminal();
     let mode = if json {
         progress::Mode::Json

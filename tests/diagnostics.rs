@@ -71,6 +71,9 @@ diagnostic!(tcav_before_head, "lth::check::tcav_before_head", 0);
 diagnostic!(tcav_few_runs, "lth::check::tcav_few_runs", 0);
 diagnostic!(tcav_unlabelled_bank, "lth::check::tcav_unlabelled_bank", 1);
 diagnostic!(mixed_series, "lth::check::mixed_series", 1);
+diagnostic!(bank_without_directions, "lth::check::bank_without_directions", 1);
+diagnostic!(image_too_small, "lth::check::image_too_small", 1);
+diagnostic!(nothing_declared, "lth::check::nothing_declared", 0);
 diagnostic!(unexpected, "lth::syntax::unexpected", 1);
 diagnostic!(number_out_of_range, "lth::syntax::number_out_of_range", 1);
 
@@ -131,4 +134,24 @@ fn checking_several_files_reports_each() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("tcav_before_head.lth: ok (0 errors, 1 warning)"), "{stderr}");
     assert!(stderr.contains("unknown_name.lth: failed (1 error, 0 warnings)"), "{stderr}");
+}
+
+/// A rejected value is reported once and feeds no later rule: no `sparsity_unreached` against
+/// the default rate the user never wrote.
+#[test]
+fn a_rejected_value_feeds_no_later_rule() {
+    let (status, stderr) = check("rejected_value.lth");
+    insta::assert_snapshot!("rejected_value", stderr);
+    assert_eq!(status, 1);
+    assert!(stderr.contains("lth::check::out_of_range"), "{stderr}");
+    assert!(!stderr.contains("sparsity_unreached"), "{stderr}");
+    assert!(stderr.trim_end().ends_with("failed (1 error, 0 warnings)"), "{stderr}");
+}
+
+/// Editors on Windows start UTF-8 files with a byte-order mark; it is no character of the file.
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let (status, stderr) = check("byte_order_mark.lth");
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(stderr.trim(), "byte_order_mark.lth: ok (0 errors, 0 warnings)");
 }

@@ -5,7 +5,9 @@
 mod codes;
 pub mod program;
 mod resolve;
+mod rewind;
 mod rules;
+mod runnable;
 mod values;
 
 pub use program::{Device, Experiment, FieldValue, Program, Stage, Value, Written};
@@ -56,6 +58,8 @@ pub fn check_path(sources: &mut Sources, path: &Path) -> std::io::Result<(Source
 
 pub fn check_path_with(sources: &mut Sources, path: &Path, options: Options) -> std::io::Result<(SourceId, Checked)> {
     let text = std::fs::read_to_string(path)?;
+    // Editors on Windows start UTF-8 files with a byte-order mark; it carries no text.
+    let text = text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text);
     let id = sources.add(Origin::File(path.to_path_buf()), path.display().to_string(), text);
     Ok((id, check_with(sources, id, options)))
 }
@@ -77,11 +81,13 @@ pub fn check_with(sources: &mut Sources, root: SourceId, options: Options) -> Ch
     let mut program = resolve::resolve(sources, root, &module, &scope, options, &mut diagnostics);
     if !rules::check_cycles(&program, &mut diagnostics) {
         rules::check_cross_stage(sources, &module, &program, &mut diagnostics);
+        runnable::check(root, &program, &mut diagnostics);
     }
     diagnostic::sort(&mut diagnostics);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Checked { program: None, diagnostics };
     }
     program.stages.sort_by_key(|s| s.span);
+    rewind::keep_rewind_epochs(&mut program);
     Checked { program: Some(program), diagnostics }
 }

@@ -268,7 +268,13 @@ pub fn resolve(
                 fields.insert(name, FieldValue { value, written: Written::At(span), effect });
             }
         }
-        for (name, (value, span, effect)) in typed_fields(&mut typer, method, &decl.fields) {
+        let typed = typed_fields(&mut typer, method, &decl.fields);
+        // A value already rejected must not feed later rules, and neither may the default it
+        // would otherwise fall back to: the user never wrote that value.
+        for field in decl.fields.iter().filter(|f| !typed.contains_key(&f.name.name)) {
+            fields.remove(&field.name.name);
+        }
+        for (name, (value, span, effect)) in typed {
             fields.insert(name, FieldValue { value, written: Written::At(span), effect });
         }
         let written: HashSet<&str> = decl.fields.iter().map(|f| f.name.name.as_str()).collect();

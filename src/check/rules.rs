@@ -204,10 +204,11 @@ fn check_rewind(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnost
 }
 
 /// Rounds and densities of a prune stage: (rate, rounds).
-fn schedule(prune: &Stage) -> (f64, u32) {
-    let rate = prune.value("rate").and_then(Value::as_fraction).unwrap_or(0.1);
-    let rounds = prune.value("rounds").and_then(Value::as_int).and_then(|r| u32::try_from(r).ok()).unwrap_or(0);
-    (rate, rounds)
+/// None when either was written and rejected: the rules that need them have nothing true to say.
+fn schedule(prune: &Stage) -> Option<(f64, u32)> {
+    let rate = prune.value("rate").and_then(Value::as_fraction)?;
+    let rounds = prune.value("rounds").and_then(Value::as_int).and_then(|r| u32::try_from(r).ok())?;
+    Some((rate, rounds))
 }
 
 /// Decimal places written in a percentage literal (`72.9%` → 1).
@@ -227,7 +228,7 @@ fn check_compare(sources: &Sources, program: &Program, stage: &Stage, decl: &Dec
         let places = decimals(sources.snippet(item.span));
         let scale = 10f64.powi(i32::try_from(places).unwrap_or(0));
         for prune in &series {
-            let (rate, rounds) = schedule(prune);
+            let Some((rate, rounds)) = schedule(prune) else { continue };
             let reached = (0..=rounds).any(|r| ((remaining(rate, r) * 100.0 * scale).round() - written * scale).abs() < 1e-6);
             if reached {
                 continue;
@@ -269,7 +270,7 @@ fn check_compare(sources: &Sources, program: &Program, stage: &Stage, decl: &Dec
         let Some(Value::Call { args, .. }) = fields.get(option) else { continue };
         let k = args.get("k").and_then(Value::as_int).unwrap_or(0);
         for prune in &series {
-            let (_, rounds) = schedule(prune);
+            let Some((_, rounds)) = schedule(prune) else { continue };
             if k > i64::from(rounds) {
                 diagnostics.push(
                     Diagnostic::error(

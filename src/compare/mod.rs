@@ -261,11 +261,18 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
     let weights = weights_by_round(request, stage);
     let facts = DatasetFacts::of(request);
     let (defining, concept_names) = (&facts.class_concepts, &facts.concept_names);
-    let chosen: Vec<String> = match options.get("classes") {
-        Some(Value::List(items)) if !items.is_empty() => {
-            items.iter().filter_map(|v| if let Value::Str(s) | Value::Word(s) = v { Some(s.clone()) } else { None }).collect()
-        }
+    // Classes are named or given by index, as the language allows both.
+    let chosen: Vec<&Value> = match options.get("classes") {
+        Some(Value::List(items)) => items.iter().collect(),
         _ => Vec::new(),
+    };
+    let is_chosen = |c: usize, label: &str| {
+        chosen.is_empty()
+            || chosen.iter().any(|v| match v {
+                Value::Str(s) | Value::Word(s) => s == label,
+                Value::Int(i) => usize::try_from(*i).is_ok_and(|i| i == c),
+                _ => false,
+            })
     };
 
     // Only the first seed's tables are shown; consistency is averaged over seeds.
@@ -280,7 +287,7 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
     let class_label = |c: usize| facts.class_label(c);
     let mut tables = Vec::new();
     for c in 0..classes {
-        if !chosen.is_empty() && !chosen.contains(&class_label(c)) {
+        if !is_chosen(c, &class_label(c)) {
             continue;
         }
         let per_round = rounds
@@ -405,14 +412,17 @@ fn maps(node: &Upstream) -> Result<Maps> {
 
 fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<String, Value>) -> Result<Saliency> {
     let reference = call_arg(options.get("reference")).and_then(Value::as_int).and_then(|r| u32::try_from(r).ok()).unwrap_or(0);
-    let top_share = match options.get("metrics") {
-        Some(Value::List(items)) => items.iter().find_map(|m| match m {
-            Value::Call { function, args } if function == "top_iou" => args.values().next().and_then(Value::as_fraction),
-            _ => None,
-        }),
+    // Only the metrics asked for are measured; the others stay null and their columns empty.
+    let asked: Vec<&Value> = match options.get("metrics") {
+        Some(Value::List(items)) => items.iter().collect(),
+        _ => Vec::new(),
+    };
+    let wants = |name: &str| asked.iter().any(|m| matches!(m, Value::Word(w) if w == name));
+    let top_share = asked.iter().find_map(|m| match m {
+        Value::Call { function, args } if function == "top_iou" => args.values().next().and_then(Value::as_fraction),
         _ => None,
-    }
-    .unwrap_or(0.2);
+    });
+    let (spearman, ssim) = (wants("spearman"), wants("ssim"));
     let weights = weights_by_round(request, stage);
     let all = members(request, stage);
     let method = all.first().map_or("", |m| m.node.method.as_str()).to_owned();
@@ -451,9 +461,15 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
             if let Some(base) = loaded.get(&(seed.clone(), reference)) {
                 for i in 0..m.normalised.rows().min(base.normalised.rows()) {
                     let (a, b) = (base.normalised.row(i), m.normalised.row(i));
-                    tally.push("spearman", seed, consistency::spearman(a, b).unwrap_or(f64::NAN));
-                    tally.push("ssim", seed, consistency::ssim(a, b, h, w).unwrap_or(f64::NAN));
-                    tally.push("top_iou", seed, consistency::top_fraction_iou(a, b, top_share).unwrap_or(f64::NAN));
+                    if spearman {
+                        tally.push("spearman", seed, consistency::spearman(a, b).unwrap_or(f64::NAN));
+                    }
+                    if ssim {
+                        tally.push("ssim", seed, consistency::ssim(a, b, h, w).unwrap_or(f64::NAN));
+                    }
+                    if let Some(share) = top_share {
+                        tally.push("top_iou", seed, consistency::top_fraction_iou(a, b, share).unwrap_or(f64::NAN));
+                    }
                 }
             }
             if let Some(masks) = &masks {
@@ -514,8 +530,8 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
             let overlays = all
                 .iter()
                 .filter(|m| m.seed == first_seed)
-                .filter(|m| m.node.dir.join("overlays").join(format!("{index}.png")).is_file())
-                .map(|m| Overlay { round: m.round, node: m.node.id.clone(), file: format!("overlays/{index}.png") })
+                .filter(|m| m.node.dir.join("heatmaps").join(format!("{index}.png")).is_file())
+                .map(|m| Overlay { round: m.round, node: m.node.id.clone(), file: format!("heatmaps/{index}.png") })
                 .collect();
             images.push(SaliencyImage { index: *index as u64, label, overlays });
         }
@@ -583,6 +599,13 @@ pub fn run(request: &NodeRequest) -> Result<Json> {
             pcbms.push(curve)
         } else {
             networks.push(curve)
+        }
+    }
+    // The concept model a `concepts` section reads is the one whose accuracy the table pairs
+    // with the network's, whether or not `accuracy` lists it too.
+    if let Some((stage, _)) = configured(request.fields.get("concepts")) {
+        if !pcbms.iter().any(|c: &Series| c.name == stage) {
+            pcbms.push(accuracy_curve(request, stage, Role::Main));
         }
     }
     let mut out = Compare {

@@ -102,9 +102,11 @@ pub enum Event {
     },
 }
 
-/// Seed of a node's random stream: the experiment seed mixed with the stage's name and round, so
-/// reordering declarations never changes a result and two stages never share a stream.
-pub fn stream_seed(experiment_seed: i64, stage: &str, round: Option<u32>) -> u64 {
+/// Seed of a node's random stream: the experiment seed mixed with the stage's name, its round and
+/// its own `seed` field, so reordering declarations never changes a result, two stages never
+/// share a stream, and a stage's `seed` draws another stream for that stage alone. The field's
+/// default 0 adds nothing, so streams from before the field took effect stay as they were.
+pub fn stream_seed(experiment_seed: i64, stage: &str, round: Option<u32>, stage_seed: i64) -> u64 {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"lthlang seed stream v1\0");
     hasher.update(&experiment_seed.to_le_bytes());
@@ -113,9 +115,29 @@ pub fn stream_seed(experiment_seed: i64, stage: &str, round: Option<u32>) -> u64
     if let Some(r) = round {
         hasher.update(&r.to_le_bytes());
     }
+    if stage_seed != 0 {
+        hasher.update(b"\0stage seed\0");
+        hasher.update(&stage_seed.to_le_bytes());
+    }
     let bytes = hasher.finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&bytes.as_bytes()[..8]);
     // Keep it within i64's range: libtorch's manual_seed takes a signed 64-bit seed.
     u64::from_le_bytes(first) >> 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stream_seed;
+
+    #[test]
+    fn a_stage_seed_draws_its_own_stream_and_zero_keeps_the_derived_one() {
+        let base = stream_seed(0, "dense", None, 0);
+        assert_eq!(base, stream_seed(0, "dense", None, 0));
+        assert_ne!(base, stream_seed(0, "dense", None, 1));
+        assert_ne!(stream_seed(0, "dense", None, 1), stream_seed(0, "dense", None, 2));
+        assert_ne!(stream_seed(0, "dense", None, 1), stream_seed(1, "dense", None, 0));
+        assert_ne!(stream_seed(0, "tickets", Some(1), 0), stream_seed(0, "tickets", Some(2), 0));
+        assert!(i64::try_from(stream_seed(5, "x", Some(3), 9)).is_ok());
+    }
 }

@@ -85,6 +85,9 @@ pub struct Options {
     pub log: Option<PathBuf>,
     /// What reports show besides artifacts: the source and every node's key.
     pub document: crate::report::stage::Document,
+    /// How long a worker may go without sending an event before it is taken for hung, killed,
+    /// and its node failed ([`super::worker::silence_limit`]).
+    pub silence_limit: std::time::Duration,
 }
 
 pub struct Outcome {
@@ -130,6 +133,14 @@ pub fn forced_nodes(plan: &Plan, force: &BTreeSet<String>) -> BTreeSet<String> {
 
 /// How long a node took when it was computed, in its cache entry.
 pub const TIMING_FILE: &str = "timing.json";
+/// The warnings a node gave when it was computed (a JSON list of strings), in its cache entry,
+/// so a cached rerun repeats them and the report shows them. Absent when there were none.
+pub const WARNINGS_FILE: &str = "warnings.json";
+
+/// The warnings stored in a cache entry folder.
+pub fn stored_warnings(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join(WARNINGS_FILE)).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+}
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
@@ -145,6 +156,9 @@ struct Runner<'a> {
     worker: Option<Worker>,
     worker_started: bool,
     device: Option<String>,
+    /// The node whose failure showed the worker cannot run anything (its device is missing):
+    /// later nodes that need the worker are skipped because of it instead of failing alike.
+    unusable: Option<String>,
     observe: &'a mut dyn FnMut(&RunEvent),
 }
 
@@ -170,6 +184,7 @@ pub fn run(
         worker: None,
         worker_started: false,
         device: None,
+        unusable: None,
         observe,
     };
     let mut outcomes: Vec<NodeOutcome> = Vec::with_capacity(plan.nodes.len());
@@ -191,7 +206,7 @@ pub fn run(
                 broken.insert(node.id.clone(), node.id.clone());
             }
             Status::Skipped { .. } => {
-                let root = node.inputs.iter().find_map(|i| broken.get(i)).cloned().unwrap_or_default();
+                let root = node.inputs.iter().find_map(|i| broken.get(i)).cloned().or_else(|| runner.unusable.clone()).unwrap_or_default();
                 broken.insert(node.id.clone(), root);
             }
             // A computed node is recorded at once, so a killed run still explains itself; cache
@@ -233,7 +248,10 @@ impl Runner<'_> {
         let key = fingerprint.key();
         if !forced {
             match self.store.lookup(&key) {
-                Lookup::Valid(_) => return Status::Cached,
+                Lookup::Valid(_) => {
+                    self.repeat_warnings(node, &key);
+                    return Status::Cached;
+                }
                 Lookup::Corrupt(detail) => {
                     self.warn(format!("the cached entry of `{}` is corrupt ({detail}); discarding it and recomputing", node.id))
                 }
@@ -250,7 +268,10 @@ impl Runner<'_> {
         if !forced {
             // Another run may have computed it while we waited for the lock.
             match self.store.lookup(&key) {
-                Lookup::Valid(_) => return Status::CachedByOther,
+                Lookup::Valid(_) => {
+                    self.repeat_warnings(node, &key);
+                    return Status::CachedByOther;
+                }
                 Lookup::Corrupt(_) => {
                     if let Err(e) = self.store.discard(&key) {
                         return Status::Failed { message: format!("cannot discard the corrupt entry: {e}") };
@@ -266,6 +287,13 @@ impl Runner<'_> {
 
     fn warn(&mut self, message: String) {
         (self.observe)(&RunEvent::Warning { message });
+    }
+
+    /// A cached result's warnings still hold: its reader must hear them on every run.
+    fn repeat_warnings(&mut self, node: &Node, key: &str) {
+        for message in stored_warnings(&self.store.entry_dir(key)) {
+            self.warn(format!("`{}`: {message} (from the cached result)", node.id));
+        }
     }
 
     fn compute(&mut self, node: &Node, fingerprint: &Fingerprint, key: &str) -> Status {
@@ -284,12 +312,16 @@ impl Runner<'_> {
         let started = Instant::now();
         if let Some(result) = self.in_process(&request) {
             return match result.and_then(|metrics| write_json(&staging.join("metrics.json"), &metrics)) {
-                Ok(()) => self.seal(&staging, fingerprint, started, "front end"),
+                Ok(()) => self.seal(&staging, fingerprint, started, "front end", &[]),
                 Err(message) => {
                     let _ = std::fs::remove_dir_all(&staging);
                     Status::Failed { message }
                 }
             };
+        }
+        if let Some(root) = &self.unusable {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Status::Skipped { because: format!("`{root}` failed") };
         }
         if self.worker.is_none() {
             (self.observe)(&RunEvent::WorkerStarting);
@@ -306,9 +338,10 @@ impl Runner<'_> {
             self.worker = None;
             return Status::Failed { message };
         }
+        let mut warnings = Vec::new();
         loop {
             let reply = match self.worker.as_mut() {
-                Some(w) => w.next(),
+                Some(w) => w.next(self.options.silence_limit),
                 None => return Status::Failed { message: "no worker".to_owned() },
             };
             match reply {
@@ -316,10 +349,13 @@ impl Runner<'_> {
                     Event::Finished { node: ref id, .. } if *id == node.id => {
                         (self.observe)(&RunEvent::Worker { worker: event });
                         let device = self.device.clone().unwrap_or_default();
-                        return self.seal(&staging, fingerprint, started, &device);
+                        return self.seal(&staging, fingerprint, started, &device, &warnings);
                     }
                     Event::Failed { node: ref id, ref message } if *id == node.id || id.is_empty() => {
                         let message = message.clone();
+                        if id.is_empty() {
+                            self.unusable = Some(node.id.clone());
+                        }
                         (self.observe)(&RunEvent::Worker { worker: event });
                         let _ = std::fs::remove_dir_all(&staging);
                         if super::interrupt::requested().is_some() {
@@ -331,7 +367,10 @@ impl Runner<'_> {
                         self.device = Some(device.clone());
                         (self.observe)(&RunEvent::Worker { worker: event });
                     }
-                    Event::Warning { node: ref id, ref message } => self.warn(format!("`{id}`: {message}")),
+                    Event::Warning { node: ref id, ref message } => {
+                        warnings.push(message.clone());
+                        self.warn(format!("`{id}`: {message}"));
+                    }
                     other => (self.observe)(&RunEvent::Worker { worker: other }),
                 },
                 Reply::Exited(how) => {
@@ -360,10 +399,15 @@ impl Runner<'_> {
 
     /// Records how long the node took (beside, not inside, its metrics: times differ between
     /// runs) and commits the staging folder.
-    fn seal(&self, staging: &Path, fingerprint: &Fingerprint, started: Instant, device: &str) -> Status {
+    fn seal(&self, staging: &Path, fingerprint: &Fingerprint, started: Instant, device: &str, warnings: &[String]) -> Status {
         let timing = serde_json::json!({ "seconds": started.elapsed().as_secs_f64(), "device": device });
         if let Err(message) = write_json(&staging.join(TIMING_FILE), &timing) {
             return Status::Failed { message };
+        }
+        if !warnings.is_empty() {
+            if let Err(message) = write_json(&staging.join(WARNINGS_FILE), &serde_json::json!(warnings)) {
+                return Status::Failed { message };
+            }
         }
         match self.store.commit(staging, fingerprint) {
             Ok(_) => Status::Computed,
@@ -422,7 +466,10 @@ impl Runner<'_> {
             category: node.kind,
             method: node.method.to_owned(),
             round: node.round,
-            seed: fingerprint.seed.unwrap_or_else(|| stream_seed(node.seed.unwrap_or(seed0), &node.stage, node.round)),
+            seed: fingerprint.seed.unwrap_or_else(|| {
+                let stage_seed = stage.value("seed").and_then(crate::check::Value::as_int).unwrap_or(0);
+                stream_seed(node.seed.unwrap_or(seed0), &node.stage, node.round, stage_seed)
+            }),
             fields: stage.fields.iter().map(|(k, f)| (k.clone(), f.value.clone())).collect(),
             upstream,
             output: staging.to_path_buf(),

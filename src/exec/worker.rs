@@ -18,6 +18,26 @@ pub const WORKER_ENV: &str = "LTHLANG_WORKER";
 /// Lines of the worker's stderr kept for error messages.
 const STDERR_KEPT: usize = 20;
 
+/// The environment variable setting, in seconds, how long a worker may stay silent.
+pub const SILENCE_ENV: &str = "LTHLANG_WORKER_TIMEOUT";
+/// The default silence limit: generous, since one epoch of a large model on a CPU sends nothing
+/// for many minutes, and a hung worker costs at most this long.
+pub const DEFAULT_SILENCE_SECONDS: u64 = 30 * 60;
+
+/// The silence limit: `$LTHLANG_WORKER_TIMEOUT` seconds (fractions allowed), else 30 minutes.
+pub fn silence_limit() -> Result<std::time::Duration, String> {
+    match std::env::var(SILENCE_ENV) {
+        Err(_) => Ok(std::time::Duration::from_secs(DEFAULT_SILENCE_SECONDS)),
+        Ok(text) => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(std::time::Duration::from_secs_f64)
+            .ok_or_else(|| format!("{SILENCE_ENV}=`{text}` is not a positive number of seconds")),
+    }
+}
+
 pub fn worker_path() -> PathBuf {
     if let Some(path) = std::env::var_os(WORKER_ENV) {
         return PathBuf::from(path);
@@ -97,11 +117,23 @@ impl Worker {
         writeln!(self.stdin, "{line}").and_then(|()| self.stdin.flush()).map_err(|e| format!("cannot send the node to the worker: {e}"))
     }
 
-    /// The next event, or how the worker ended.
-    pub fn next(&mut self) -> Reply {
-        match self.events.recv() {
+    /// The next event, or how the worker ended. A worker silent for `limit` is killed.
+    pub fn next(&mut self, limit: std::time::Duration) -> Reply {
+        match self.events.recv_timeout(limit) {
             Ok(Some(event)) => Reply::Event(event),
-            Ok(None) | Err(_) => Reply::Exited(self.ending()),
+            Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => Reply::Exited(self.ending()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let mut message = format!(
+                    "the worker sent nothing for {} and was killed as hung (raise the limit with {SILENCE_ENV}=<seconds>)",
+                    describe_duration(limit)
+                );
+                if let Some(log) = &self.log {
+                    message.push_str(&format!("; its output is in {}", log.display()));
+                }
+                Reply::Exited(message)
+            }
         }
     }
 
@@ -152,5 +184,14 @@ fn describe_status(status: std::process::ExitStatus) -> String {
     match status.code() {
         Some(code) => format!("the worker exited with status {code}"),
         None => "the worker exited".to_owned(),
+    }
+}
+
+fn describe_duration(d: std::time::Duration) -> String {
+    let seconds = d.as_secs_f64();
+    if seconds >= 60.0 && seconds % 60.0 == 0.0 {
+        format!("{} min", seconds / 60.0)
+    } else {
+        format!("{seconds} s")
     }
 }

@@ -18,7 +18,8 @@ pub const SALIENCY_OPTIONS: &[FieldSpec] = &[
 pub const METHODS: &[Method] = &[Method {
     category: Category::Compare,
     name: "compare",
-    // 3: top-pixel IoU leaves pixels tied at the boundary out instead of breaking ties by index.
+    // 3: top-pixel IoU leaves pixels tied at the boundary out instead of breaking ties by index;
+    // integer `classes`, `saliency { metrics }` and the PCBM-accuracy column are honoured.
     version: 3,
     output: Output::Comparison,
     fields: &[

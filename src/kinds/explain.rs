@@ -7,8 +7,9 @@ const fn explain(name: &'static str, output: Output, fields: &'static [FieldSpec
 }
 
 /// Saliency methods are at version 3: version 2 added deletion and insertion curves and the
-/// layer's grid; version 3 normalises maps without an ε in raw units (scale-free), so entries
-/// written before are recomputed.
+/// layer's grid; version 3 normalises maps without an ε in raw units (scale-free) and stores each
+/// overlay's image and heatmap apart for the report to blend, so entries written before are
+/// recomputed.
 const fn saliency(name: &'static str, fields: &'static [FieldSpec], doc: &'static str) -> Method {
     Method { category: Category::Explain, name, version: 3, output: Output::Saliency, fields, dataset: None, doc }
 }
@@ -30,11 +31,11 @@ const SALIENCY: &[FieldSpec] = &[
     FieldSpec::required("layer", Ty::Layer { needs: LayerNeed::Spatial }, "a convolutional layer of the model"),
     FieldSpec::required("images", Ty::Images, "images to explain, such as `data.test.sample(16, seed = 0)`"),
     FieldSpec::optional("target", Ty::Word(&["predicted", "label"]), "predicted", "explain the predicted class or the true label"),
-    FieldSpec::optional(
+    FieldSpec::cosmetic(
         "alpha",
         Ty::Float { min: 0.0, max: 1.0, open_min: false },
         "0.5",
-        "opacity of the heatmap in overlays (they are drawn by the explainer, so a change redraws them)",
+        "opacity of the heatmap in the report's overlays; the report blends them, so a change redraws only the report",
     ),
 ];
 
@@ -60,7 +61,6 @@ pub const METHODS: &[Method] = &[
             LR,
             FieldSpec::optional("batch", Ty::Int { min: 1, max: 65_536 }, "64", "examples per step"),
             FieldSpec::optional("top", Ty::Int { min: 1, max: 1000 }, "3", "concepts listed per class"),
-            SEED,
         ],
         "post-hoc concept bottleneck: a sparse linear map from concept scores to classes",
     ),
@@ -111,7 +111,7 @@ pub const METHODS: &[Method] = &[
     explain(
         "completeness",
         Output::Scores,
-        &[CONCEPTS, FEATURES, EPOCHS, LR, SEED],
+        &[CONCEPTS, FEATURES, EPOCHS, LR],
         "how much of the model's accuracy the concepts explain (Yeh et al. 2020)",
     ),
 ];

@@ -3,7 +3,7 @@
 use super::{Category, FieldSpec, Method, Output, Ty, SEED};
 
 const fn train(name: &'static str, fields: &'static [FieldSpec], doc: &'static str) -> Method {
-    Method { category: Category::Train, name, version: 1, output: Output::Checkpoint, fields, dataset: None, doc }
+    Method { category: Category::Train, name, version: 2, output: Output::Checkpoint, fields, dataset: None, doc }
 }
 
 const MODEL: FieldSpec = FieldSpec::required("model", Ty::Stage(&[Output::Model]), "the model to train");

@@ -564,6 +564,9 @@ fn run_section(context: &RunContext) -> String {
             files.join(", ")
         );
     }
+    for warning in &context.warnings {
+        html += &format!("<p class=\"missing\">Warning from <code>{}</code>: {}</p>\n", escape(&warning.node), escape(&warning.message));
+    }
     html += "<table>\n<tr><th>node</th><th>stage</th><th>kind</th><th>method</th><th>cache key</th><th>time</th></tr>\n";
     for node in &context.nodes {
         let shown: String = node.key.chars().take(KEY_SHOWN).collect();

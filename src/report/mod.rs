@@ -10,6 +10,7 @@ pub mod html;
 pub mod json;
 pub mod json_diagnostics;
 pub mod number_format;
+pub mod overlay_blend;
 pub mod plots;
 pub mod progress;
 pub mod run_context;

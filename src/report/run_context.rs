@@ -19,6 +19,15 @@ pub struct RunContext {
     /// Datasets that left unreadable images out (`skip_corrupt = true`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped_images: Vec<SkippedImages>,
+    /// Warnings the nodes gave when they were computed, whether this run or an earlier one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<NodeWarning>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeWarning {
+    pub node: String,
+    pub message: String,
 }
 
 /// Images a dataset node skipped as unreadable, with their paths relative to its folder.
@@ -58,7 +67,13 @@ impl RunContext {
 /// Reads overlay files from the explainer nodes' cache folders. A `file` that would leave its
 /// node's folder (absolute, or through `..`) is refused: the name comes from an artifact, and the
 /// report must not embed whatever a path happens to reach.
-pub fn overlay_reader(folders: &BTreeMap<String, PathBuf>) -> impl Fn(&str, &str) -> Option<Vec<u8>> + '_ {
+///
+/// A heatmap (`heatmaps/<i>.png`) comes back laid over its image (`images/<i>.png`) at the
+/// node's `alpha` from `alphas` (0.5 when it has none); any other file comes back as stored.
+pub fn overlay_reader<'a>(
+    folders: &'a BTreeMap<String, PathBuf>,
+    alphas: &'a BTreeMap<String, f64>,
+) -> impl Fn(&str, &str) -> Option<Vec<u8>> + 'a {
     move |node, file| {
         let folder = folders.get(node)?;
         let relative = Path::new(file);
@@ -66,7 +81,14 @@ pub fn overlay_reader(folders: &BTreeMap<String, PathBuf>) -> impl Fn(&str, &str
         if !stays_inside {
             return None;
         }
-        std::fs::read(folder.join(relative)).ok()
+        let stored = std::fs::read(folder.join(relative)).ok()?;
+        match relative.strip_prefix("heatmaps") {
+            Ok(name) => {
+                let image = std::fs::read(folder.join("images").join(name)).ok()?;
+                super::overlay_blend::blend(&image, &stored, alphas.get(node).copied().unwrap_or(0.5))
+            }
+            Err(_) => Some(stored),
+        }
     }
 }
 
@@ -82,7 +104,8 @@ mod tests {
         std::fs::write(node_dir.join("overlays/3.png"), b"png bytes").unwrap();
         std::fs::write(root.path().join("secret"), b"outside").unwrap();
         let folders = BTreeMap::from([("cam[0]".to_string(), node_dir)]);
-        let read = overlay_reader(&folders);
+        let alphas = BTreeMap::new();
+        let read = overlay_reader(&folders, &alphas);
         assert_eq!(read("cam[0]", "overlays/3.png").as_deref(), Some(&b"png bytes"[..]));
         assert_eq!(read("cam[0]", "../secret"), None);
         assert_eq!(read("cam[0]", root.path().join("secret").to_str().unwrap()), None);
@@ -100,6 +123,7 @@ mod tests {
             device: None,
             nodes: vec![],
             skipped_images: vec![],
+            warnings: vec![],
         };
         assert_eq!(context.heading(), "quickstart");
         context.title = "Tickets".into();

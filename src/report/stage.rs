@@ -2,7 +2,7 @@
 //! device, stage times) into the node's folder. Runs in the front end, like `compare`, and again
 //! on `lthlang report` from cached comparisons without recomputing anything.
 
-use super::run_context::{overlay_reader, NodeRecord, RunContext, SkippedImages};
+use super::run_context::{overlay_reader, NodeRecord, NodeWarning, RunContext, SkippedImages};
 use super::{html, json};
 use crate::compare::format::Compare;
 use crate::compare::OUTPUT_FILE as COMPARE_FILE;
@@ -54,6 +54,7 @@ pub fn render(
     let mut nodes = Vec::new();
     let mut folders: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut skipped_images = Vec::new();
+    let mut warnings = Vec::new();
     for (id, stage, kind, method, key) in &document.nodes {
         let dir = entries(key);
         let timing = std::fs::read_to_string(dir.join(TIMING_FILE)).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
@@ -80,6 +81,7 @@ pub fn render(
             key: key.clone(),
             seconds,
         });
+        warnings.extend(crate::exec::run::stored_warnings(&dir).into_iter().map(|message| NodeWarning { node: id.clone(), message }));
         folders.insert(id.clone(), dir);
     }
     let context = RunContext {
@@ -90,7 +92,14 @@ pub fn render(
         device,
         nodes,
         skipped_images,
+        warnings,
     };
+    // Each explainer's overlay opacity, by node: a cosmetic field the report applies.
+    let alphas: BTreeMap<String, f64> = request
+        .upstream
+        .iter()
+        .filter_map(|u| u.fields.get("alpha").and_then(crate::check::Value::as_fraction).map(|a| (u.id.clone(), a)))
+        .collect();
     let mut written = Vec::new();
     for (i, stage) in included.iter().enumerate() {
         let node = request
@@ -110,7 +119,7 @@ pub fn render(
         let body = if request.method == "json" {
             serde_json::to_string_pretty(&json::render_json(&compare, &context)).map_err(|e| e.to_string())?
         } else {
-            html::render_html(&compare, &context, &overlay_reader(&folders))
+            html::render_html(&compare, &context, &overlay_reader(&folders, &alphas))
         };
         let target = out.join(&name);
         std::fs::write(&target, body).map_err(|e| format!("{}: {e}", target.display()))?;

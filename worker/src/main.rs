@@ -16,11 +16,30 @@ fn emit(event: &Event) {
     }
 }
 
-fn device(requested: &str) -> tch::Device {
+/// The device a request names, or why it cannot be had. A device this machine lacks is an error,
+/// never a quiet fall back to the CPU: a run the user asked to be on a GPU must not take days on
+/// the CPU instead.
+fn device(requested: &str) -> Result<tch::Device, String> {
     match requested {
-        "cpu" => tch::Device::Cpu,
-        "auto" => tch::Device::cuda_if_available(),
-        other => other.strip_prefix("cuda:").and_then(|i| i.parse().ok()).map_or(tch::Device::Cpu, tch::Device::Cuda),
+        "cpu" => Ok(tch::Device::Cpu),
+        "auto" => Ok(tch::Device::cuda_if_available()),
+        other => {
+            let index = other
+                .strip_prefix("cuda:")
+                .and_then(|i| i.parse::<usize>().ok())
+                .ok_or_else(|| format!("unknown device `{other}`: expected `auto`, `cpu` or `cuda:<index>`"))?;
+            let count = usize::try_from(tch::Cuda::device_count()).unwrap_or(0);
+            if index >= count {
+                let seen = match count {
+                    0 => "libtorch sees no CUDA device on this machine".to_owned(),
+                    n => format!("libtorch sees {n} CUDA device{} (cuda:0 to cuda:{})", if n == 1 { "" } else { "s" }, n - 1),
+                };
+                return Err(format!(
+                    "device `{other}` is not available: {seen}; set `device = cpu` or `device = auto` in the `experiment` block"
+                ));
+            }
+            Ok(tch::Device::Cuda(index))
+        }
     }
 }
 
@@ -71,7 +90,16 @@ fn main() {
                 continue;
             }
         };
-        let device = device(&request.device);
+        let device = match device(&request.device) {
+            Ok(device) => device,
+            Err(message) => {
+                // Not this node's fault but the worker's: the empty node id tells the front end
+                // that nothing else can run either.
+                eprintln!("lthlang-worker: {message}");
+                emit(&Event::Failed { node: String::new(), message });
+                continue;
+            }
+        };
         if !announced {
             emit(&Event::Ready { device: describe(device), threads });
             announced = true;
@@ -85,13 +113,17 @@ fn main() {
                 Ok(()) => Event::Finished { node: request.id.clone(), metrics },
                 Err(message) => Event::Failed { node: request.id.clone(), message },
             },
-            Ok(Err(e)) => Event::Failed { node: request.id.clone(), message: e.0 },
+            Ok(Err(e)) => {
+                log_full(&request.id, &e.0);
+                Event::Failed { node: request.id.clone(), message: first_line(&e.0) }
+            }
             Err(panic) => {
                 let message = panic
                     .downcast_ref::<String>()
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                     .unwrap_or_else(|| "the stage panicked".to_owned());
+                log_full(&request.id, &message);
                 Event::Failed { node: request.id.clone(), message: first_line(&message) }
             }
         };
@@ -102,9 +134,22 @@ fn main() {
     }
 }
 
-/// libtorch errors carry a C++ backtrace after the first line; the user needs the first line.
+/// libtorch errors carry a C++ backtrace after the first line; the user needs the first line,
+/// which libtorch sometimes leaves empty or fills with the frame that raised it. The full text
+/// goes to stderr, which the front end keeps in `worker.log`.
 fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or(message).to_owned()
+    let line = message.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("Exception raised from")).unwrap_or("");
+    let mut line = line.to_owned();
+    if message.lines().filter(|l| !l.trim().is_empty()).count() > 1 {
+        line.push_str(" (the full message is in worker.log)");
+    }
+    line
+}
+
+fn log_full(node: &str, message: &str) {
+    if message.lines().filter(|l| !l.trim().is_empty()).count() > 1 {
+        eprintln!("lthlang-worker: node `{node}` failed:\n{message}");
+    }
 }
 
 fn write_metrics(request: &NodeRequest, metrics: &serde_json::Value) -> Result<(), String> {

@@ -12,7 +12,7 @@
 //! - `epochs` × ⌈n_train / `batch`⌉ is the iteration cap: as many parameter updates as the
 //!   minibatch method would make, each now with the exact gradient;
 //! - `lr` is the first trial step size, which backtracking halves as the loss requires;
-//! - `seed` is unused: nothing is drawn.
+//! - there is no `seed` field: nothing is drawn, so no seed could change the result.
 //!
 //! The solver stops early when the KKT violation falls below [`TOLERANCE`].
 

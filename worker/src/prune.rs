@@ -157,7 +157,10 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     };
     let scope = if ctx.word("scope")? == "global" { Scope::Global } else { Scope::Layerwise };
     let rate = ctx.float("rate")?;
-    let recipe = Recipe::from_fields(&dense.method, &dense.fields)?;
+    let mut recipe = Recipe::from_fields(&dense.method, &dense.fields)?;
+    // Each round keeps the weights it retrains from (masked and rewound: the ticket itself) as
+    // its own epoch 0; the dense network's kept epochs are the dense node's business.
+    recipe.keep_epochs = vec![0];
     let (spec, init_file, data) = train::inputs(ctx, &dense.fields)?;
     let net = spec.load(&previous_dir.join(WEIGHTS_FILE), ctx.device)?;
     let prunable = net.prunable(ctx.boolean("prune_output")?);
@@ -191,6 +194,12 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
         Value::Call { args, .. } => {
             let k = args.get("k").and_then(Value::as_int).unwrap_or(0);
             let file = dense.dir.join(format!("epoch-{k}.safetensors"));
+            if !file.is_file() {
+                return Err(StageError::new(format!(
+                    "`rewind = epoch({k})`: the dense network `{from_name}` kept no weights after epoch {k} ({} is missing); rerun with `--force {from_name}`",
+                    file.display()
+                )));
+            }
             checkpoint::restore(&vars, &checkpoint::load(&file)?, &file)?;
         }
         _ => {}
@@ -204,7 +213,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
             mask_tensors.insert(name.clone(), m);
         }
     }
-    let outcome = train::train(ctx, &net, &data, &recipe, &mask_tensors, None)?;
+    let outcome = train::train(ctx, &net, &data, &recipe, &mask_tensors, Some(&request.output))?;
     let mut metadata = spec.metadata(&request.stage);
     metadata.insert("round".to_owned(), round.to_string());
     checkpoint::save(&request.output.join(WEIGHTS_FILE), &net.variables(), &metadata)?;

@@ -178,14 +178,15 @@ fn step(recipe: &Recipe, lr: f64, params: &BTreeMap<String, Tensor>, masks: &BTr
 /// rewards a network that calls everything benign.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TestScores {
-    pub accuracy: f64,
+    /// None for a split without images: no score, rather than a score of 0.
+    pub accuracy: Option<f64>,
     pub balanced_accuracy: Option<f64>,
     pub auroc: Option<f64>,
 }
 
 impl TestScores {
     /// What a split without images scores.
-    pub const EMPTY: TestScores = TestScores { accuracy: 0.0, balanced_accuracy: None, auroc: None };
+    pub const EMPTY: TestScores = TestScores { accuracy: None, balanced_accuracy: None, auroc: None };
 
     /// The scores of `logits` [n, K] against `labels` [n].
     pub fn of(logits: &Tensor, labels: &Tensor) -> Result<TestScores> {
@@ -208,7 +209,11 @@ impl TestScores {
         }
         let correct = predictions.iter().zip(labels).filter(|(p, l)| p == l).count();
         let auroc = margins.and_then(|m| binary_auroc(m, &labels.iter().map(|l| *l == 1).collect::<Vec<_>>()).ok());
-        TestScores { accuracy: correct as f64 / labels.len() as f64, balanced_accuracy: balanced_accuracy(predictions, labels).ok(), auroc }
+        TestScores {
+            accuracy: Some(correct as f64 / labels.len() as f64),
+            balanced_accuracy: balanced_accuracy(predictions, labels).ok(),
+            auroc,
+        }
     }
 
     /// The scores under `{prefix}accuracy`, `{prefix}balanced_accuracy` and `{prefix}auroc`.
@@ -251,7 +256,7 @@ pub struct Outcome {
     pub history: Vec<EpochRecord>,
     pub best_epoch: u32,
     pub val_accuracy: Option<f64>,
-    /// Accuracy 0 and no other score when the dataset has no test split.
+    /// No score at all when the dataset has no test split or it is empty.
     pub test: TestScores,
 }
 
@@ -360,8 +365,11 @@ pub fn train(
     if progress.epochs_done > 0 {
         ctx.progress(format!("resuming after epoch {}", progress.epochs_done));
     }
-    if let (Some(dir), true) = (keep_dir, recipe.keep_epochs.contains(&0) && progress.epochs_done == 0) {
-        checkpoint::save(&dir.join("epoch-0.safetensors"), &vars, &BTreeMap::new())?;
+    // Kept epochs go to the partial folder first, which outlives a killed attempt (the output
+    // folder does not), and are copied out once training ends.
+    let kept = |epoch: u32| format!("epoch-{epoch}.safetensors");
+    if keep_dir.is_some() && recipe.keep_epochs.contains(&0) && progress.epochs_done == 0 {
+        checkpoint::save(&partial.join(kept(0)), &vars, &BTreeMap::new())?;
     }
     let n = train_split.len();
     let device = net.vs.device();
@@ -396,7 +404,7 @@ pub fn train(
             correct += logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?.int64_value(&[]);
             seen += count;
         }
-        let val_accuracy = val_split.map(|v| test_scores(net, v).map(|s| s.accuracy)).transpose()?;
+        let val_accuracy = val_split.map(|v| test_scores(net, v).map(|s| s.accuracy)).transpose()?.flatten();
         let record = EpochRecord {
             epoch: epoch + 1,
             lr,
@@ -422,8 +430,8 @@ pub fn train(
                 best = checkpoint::snapshot(&vars);
             }
         }
-        if let (Some(dir), true) = (keep_dir, recipe.keep_epochs.contains(&(epoch + 1))) {
-            checkpoint::save(&dir.join(format!("epoch-{}.safetensors", epoch + 1)), &vars, &BTreeMap::new())?;
+        if keep_dir.is_some() && recipe.keep_epochs.contains(&(epoch + 1)) {
+            checkpoint::save(&partial.join(kept(epoch + 1)), &vars, &BTreeMap::new())?;
         }
         save_progress(partial, &progress, &vars, &state, &best)?;
         if crate::stop::requested() && progress.epochs_done < recipe.epochs {
@@ -431,6 +439,12 @@ pub fn train(
                 "stopped after epoch {} of {}; its state is saved and a rerun resumes there",
                 progress.epochs_done, recipe.epochs
             )));
+        }
+    }
+    if let Some(dir) = keep_dir {
+        for epoch in &recipe.keep_epochs {
+            let (from, to) = (partial.join(kept(*epoch)), dir.join(kept(*epoch)));
+            std::fs::copy(&from, &to).map_err(|e| super::io_error(&from, &e))?;
         }
     }
     if progress.best_val.is_some() && !best.is_empty() {

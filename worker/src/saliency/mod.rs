@@ -20,7 +20,9 @@ use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
 
 pub const MAPS_FILE: &str = "maps.safetensors";
-pub const OVERLAYS_DIR: &str = "overlays";
+/// The explained images and their heatmaps, enlarged for display, one PNG per image row.
+pub const IMAGES_DIR: &str = "images";
+pub const HEATMAPS_DIR: &str = "heatmaps";
 
 /// Images per forward and backward pass of the gradient methods; results do not depend on it.
 const IMAGES_PER_PASS: i64 = 16;
@@ -135,7 +137,6 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
         .ok_or_else(|| StageError::new(format!("`explain {}` is not a saliency method", ctx.request.method)))?;
     let layer = ctx.text("layer")?;
     let target = if ctx.word("target")? == "label" { Target::Label } else { Target::Predicted };
-    let alpha = ctx.float("alpha")?.clamp(0.0, 1.0);
     let score_batch = if method == Method::ScoreCam { ctx.int("batch")? } else { 1 };
     let net = checkpoint::network_of(ctx, ctx.stage_name("of")?)?;
     let selection = Selection::from_field(ctx, "images")?;
@@ -163,8 +164,13 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     ]);
     checkpoint::save(&ctx.request.output.join(MAPS_FILE), &tensors, &metadata)?;
 
-    let dir = ctx.request.output.join(OVERLAYS_DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, &e))?;
+    // The two layers of each overlay, enlarged alike: the image alone (alpha 0) and the heatmap
+    // alone (alpha 1). The report blends them with the stage's `alpha`, a cosmetic field, so a
+    // new opacity redraws the report without recomputing a map.
+    let (image_dir, heat_dir) = (ctx.request.output.join(IMAGES_DIR), ctx.request.output.join(HEATMAPS_DIR));
+    for dir in [&image_dir, &heat_dir] {
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
+    }
     let images = split.images.f_index_select(0, &index)?.f_to_device(tch::Device::Cpu)?.f_contiguous()?;
     let heat = maps.normalised.f_to_device(tch::Device::Cpu)?.f_contiguous()?;
     for (i, row) in rows.iter().enumerate() {
@@ -172,7 +178,8 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
         let pixels = Vec::<u8>::try_from(images.f_get(i)?.f_flatten(0, -1)?)?;
         let map = Vec::<f32>::try_from(heat.f_get(i)?.f_flatten(0, -1)?)?;
         let (_, _, h, w) = images.size4()?;
-        overlay::write(&dir.join(format!("{row}.png")), &pixels, &map, [h, w], alpha as f32)?;
+        overlay::write(&image_dir.join(format!("{row}.png")), &pixels, &map, [h, w], 0.0)?;
+        overlay::write(&heat_dir.join(format!("{row}.png")), &pixels, &map, [h, w], 1.0)?;
     }
     let mut metrics = summary(method, layer, &maps, &labels)?;
     // The layer's grid bounds how sharp any map at this layer can be (the localisation ceiling).

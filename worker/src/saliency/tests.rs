@@ -282,9 +282,11 @@ fn saliency_stage_writes_maps_and_overlays_of_the_chosen_images() {
         ));
         assert!(max_difference(&direct.raw, &stored["raw"]) < 1e-6);
         for row in &rows {
-            let png = request.output.join(OVERLAYS_DIR).join(format!("{row}.png"));
-            let decoded = image::open(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
-            assert_eq!((decoded.width(), decoded.height()), (128, 128));
+            for dir in [IMAGES_DIR, HEATMAPS_DIR] {
+                let png = request.output.join(dir).join(format!("{row}.png"));
+                let decoded = image::open(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+                assert_eq!((decoded.width(), decoded.height()), (128, 128));
+            }
         }
     }
 }

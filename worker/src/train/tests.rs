@@ -166,12 +166,14 @@ fn test_scores_by_hand_on_an_imbalanced_binary_task() {
     let logits = Tensor::from_slice2(&[[2.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 3.0]]);
     let labels = Tensor::from_slice(&[0i64, 1, 1, 1]);
     let scores = TestScores::of(&logits, &labels).unwrap();
-    assert_eq!(scores.accuracy, 0.75);
+    assert_eq!(scores.accuracy, Some(0.75));
     assert!((scores.balanced_accuracy.unwrap() - 5.0 / 6.0).abs() < 1e-12);
     assert_eq!(scores.auroc, Some(1.0));
     // Three classes: no AUROC. All one class: no AUROC either (it needs both).
     let three = TestScores::of(&Tensor::from_slice2(&[[1.0f32, 0.0, 0.0], [0.0, 0.0, 1.0]]), &Tensor::from_slice(&[0i64, 1])).unwrap();
-    assert_eq!((three.accuracy, three.balanced_accuracy, three.auroc), (0.5, Some(0.5), None));
+    assert_eq!((three.accuracy, three.balanced_accuracy, three.auroc), (Some(0.5), Some(0.5), None));
+    assert_eq!(TestScores::from_predictions(&[], &[], None), TestScores::EMPTY);
+    assert_eq!(TestScores::EMPTY.accuracy, None);
     let one_class = TestScores::of(&logits, &Tensor::from_slice(&[1i64, 1, 1, 1])).unwrap();
     assert_eq!(one_class.auroc, None);
     assert_eq!(one_class.balanced_accuracy, Some(0.5));

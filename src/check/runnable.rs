@@ -1,0 +1,105 @@
+//! Combinations every field of which types on its own, but that no worker could run: a bank
+//! without directions given to TCAV, Inception-v3 on images its stride-2 stem shrinks to nothing,
+//! and a file that declares no stage at all. `check` refuses them (or, for the empty file, says
+//! so) so that what it accepts runs as written.
+
+use super::codes;
+use super::program::{Program, Stage, Value, Written};
+use crate::diagnostic::Diagnostic;
+use crate::kinds::Category;
+use crate::source::{SourceId, Span};
+
+/// Smallest input side Inception-v3 accepts: its stem and the strided reductions of `Mixed_6a`
+/// and `Mixed_7a` (all 3×3 without padding) leave a 1×1 map at 75 px and nothing below.
+pub const INCEPTION_MIN_SIDE: i64 = 75;
+/// Smallest side at which the auxiliary classifier fits: its 5×5 convolution needs the 17×17 map
+/// `Mixed_6e` has at 299 px.
+pub const INCEPTION_AUX_MIN_SIDE: i64 = 299;
+
+pub fn check(root: SourceId, program: &Program, diagnostics: &mut Vec<Diagnostic>) {
+    if program.stages.is_empty() {
+        diagnostics.push(
+            Diagnostic::warning(codes::NOTHING_DECLARED, Span::new(root, 0, 0), "the file declares no stage", "nothing to run")
+                .with_help("declare a stage such as `dataset data = shapes {}`; presets and an `experiment` block alone run nothing"),
+        );
+    }
+    for stage in &program.stages {
+        check_tcav_bank(program, stage, diagnostics);
+        check_inception_side(program, stage, diagnostics);
+    }
+}
+
+fn span_of(stage: &Stage, field: &str) -> Span {
+    match stage.fields.get(field).map(|f| f.written) {
+        Some(Written::At(span)) => span,
+        _ => stage.name_span,
+    }
+}
+
+/// TCAV differentiates a logit along each concept's direction in the layer's activation space;
+/// a `labels` bank holds the dataset's labels as scores and has no direction to follow.
+fn check_tcav_bank(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    if stage.category != Category::Explain || stage.method.name != "tcav" {
+        return;
+    }
+    let Some(bank) = stage.value("concepts").and_then(Value::as_stage).and_then(|b| program.stage(b)) else { return };
+    if bank.method.name != "labels" {
+        return;
+    }
+    diagnostics.push(
+        Diagnostic::error(
+            codes::BANK_WITHOUT_DIRECTIONS,
+            span_of(stage, "concepts"),
+            format!("TCAV needs concept directions, and `{}` is a `labels` bank", bank.name),
+            "has no directions",
+        )
+        .with_label(bank.name_span, format!("`{}` is declared here", bank.name))
+        .with_help("a `labels` bank scores images by their true labels and has no vector in the layer to differentiate along; give TCAV an `annotated`, `cav` or `random` bank"),
+    );
+}
+
+/// The datasets whose images a stage feeds through its model, with the field that names each.
+fn datasets_read<'p>(program: &'p Program, stage: &Stage) -> Vec<(&'p Stage, &'static str)> {
+    let mut out = Vec::new();
+    for spec in stage.method.fields {
+        let dataset = match stage.value(spec.name) {
+            Some(Value::Split { dataset, .. } | Value::Sample { dataset, .. }) => dataset.as_str(),
+            Some(Value::Stage(name)) => name.as_str(),
+            _ => continue,
+        };
+        if let Some(d) = program.stage(dataset).filter(|d| d.category == Category::Dataset) {
+            out.push((d, spec.name));
+        }
+    }
+    out
+}
+
+fn check_inception_side(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    if !matches!(stage.category, Category::Train | Category::Embed | Category::Explain) {
+        return;
+    }
+    let Some(model) = program.model_of(&stage.name).filter(|m| m.method.name == "inception_v3") else { return };
+    let aux = stage.category == Category::Train && matches!(model.value("aux_logits"), Some(Value::Bool(true)));
+    let (least, why) = if aux {
+        (INCEPTION_AUX_MIN_SIDE, "its auxiliary classifier needs the 17×17 map `Mixed_6e` has at 299 px")
+    } else {
+        (INCEPTION_MIN_SIDE, "its strided stem and reductions leave no pixel below 75 px")
+    };
+    for (dataset, field) in datasets_read(program, stage) {
+        let Some(side) = dataset.value("image").and_then(Value::as_int) else { continue };
+        if side >= least {
+            continue;
+        }
+        diagnostics.push(
+            Diagnostic::error(
+                codes::IMAGE_TOO_SMALL,
+                span_of(stage, field),
+                format!("`{}` feeds {side} px images of `{}` to Inception-v3, which needs at least {least} px", stage.name, dataset.name),
+                "images too small for the model",
+            )
+            .with_label(span_of(dataset, "image"), format!("`{}` makes {side} px images", dataset.name))
+            .with_label(model.name_span, format!("`{}` is Inception-v3", model.name))
+            .with_help(format!("{why}; set `image = {least}` or more on `{}`, or choose a ResNet", dataset.name)),
+        );
+    }
+}
