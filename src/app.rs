@@ -96,6 +96,7 @@ pub fn run(cli: &Cli) -> u8 {
             None => EXIT_USAGE,
         },
         Command::Gc { files, cache, dry_run } => collect_garbage(files, cache, *dry_run, style),
+        Command::Fmt { files, check } => crate::fmt::command::run(files, *check, style),
     }
 }
 

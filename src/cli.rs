@@ -76,6 +76,14 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Rewrite files in the canonical layout (README: "Formatting"); `-` formats stdin to stdout.
+    Fmt {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write nothing: list the files whose layout differs, and exit 1 if any does.
+        #[arg(long)]
+        check: bool,
+    },
     /// Print the plan's graph for Graphviz or Mermaid.
     Graph {
         file: PathBuf,

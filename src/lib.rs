@@ -12,6 +12,7 @@ pub mod cli;
 pub mod compare;
 pub mod diagnostic;
 pub mod exec;
+pub mod fmt;
 pub mod kinds;
 pub mod metrics;
 pub mod plan;
