@@ -12,7 +12,15 @@ if [ ! -f "$MARKER" ]; then
   mkdir -p "$(dirname "$ENV_DIR")"
   python3 -m venv "$ENV_DIR"
   "$ENV_DIR/bin/pip" install --disable-pip-version-check --quiet "torch==$TORCH_VERSION"
-  "$ENV_DIR/bin/python" -c "import torch; assert torch.__version__.startswith('$TORCH_VERSION')"
+  # Checks the install without importing torch: the import warns when NumPy is absent, and the
+  # project needs libtorch's shared libraries, not torch's Python side.
+  "$ENV_DIR/bin/python" - "$TORCH_VERSION" <<'PY'
+import importlib.metadata, importlib.util, pathlib, sys
+version = importlib.metadata.version("torch")
+assert version.startswith(sys.argv[1]), f"torch {version} installed, {sys.argv[1]} wanted"
+lib = pathlib.Path(importlib.util.find_spec("torch").origin).parent / "lib"
+assert any(lib.glob("libtorch_cpu.*")), f"no libtorch_cpu in {lib}"
+PY
   touch "$MARKER"
 fi
 echo "$ENV_DIR"

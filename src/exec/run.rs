@@ -4,7 +4,7 @@
 
 use super::job::{stream_seed, Event, NodeRequest, Upstream};
 use super::worker::{Reply, Worker};
-use crate::cache::store::{Lookup, Store};
+use crate::cache::store::{Lookup, Store, TIMING_FILE};
 use crate::cache::Fingerprint;
 use crate::check::{Device, Program};
 use crate::kinds::Category;
@@ -115,9 +115,6 @@ pub fn forced_nodes(plan: &Plan, force: &BTreeSet<String>) -> BTreeSet<String> {
     }
     forced
 }
-
-/// How long a node took when it was computed, in its cache entry.
-pub const TIMING_FILE: &str = "timing.json";
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;

@@ -24,7 +24,7 @@ use super::data::Dataset;
 use super::saliency::{gradients, Target};
 use super::selection::Selection;
 use super::{checkpoint, io_error, Context, Result, StageError};
-use crate::models::Network;
+use crate::models::{self, Network};
 use lthlang::check::Value;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -175,7 +175,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let layer = ctx.text("layer")?;
     let alpha = ctx.float("alpha")?;
     let random = usize::try_from(ctx.int("random")?).unwrap_or(0);
-    let net = checkpoint::network_of(ctx, ctx.stage_name("of")?)?;
+    let net = models::network_of(ctx, ctx.stage_name("of")?)?;
     let bank = load_bank(ctx, ctx.stage_name("concepts")?)?;
     let selection = Selection::from_field(ctx, "images")?;
     let data = Dataset::load(&ctx.upstream(&selection.dataset)?.dir, ctx.device)?;
