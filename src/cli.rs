@@ -84,6 +84,10 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Serve the language server protocol on stdin and stdout (editors start this).
+    Lsp,
+    /// Print a completion script for a shell: `lthlang completions bash > ~/.local/share/bash-completion/completions/lthlang`.
+    Completions { shell: clap_complete::Shell },
     /// Print the plan's graph for Graphviz or Mermaid.
     Graph {
         file: PathBuf,

@@ -14,6 +14,7 @@ pub mod diagnostic;
 pub mod exec;
 pub mod fmt;
 pub mod kinds;
+pub mod lsp;
 pub mod metrics;
 pub mod plan;
 pub mod report;

@@ -841,3 +841,17 @@ proptest! {
         format_preserves_meaning(&path, &text)?;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The language server answers on any text: completion, hover and definition at many offsets of
+// each mutant, document symbols and diagnostics, without a panic.
+
+proptest! {
+    #![proptest_config(config(cases("LSP_MUTATION_CASES", 1000)))]
+
+    #[test]
+    fn language_server_answers_on_mutants((file, mutations) in case_strategy(), step in 1usize..60) {
+        let (_, text) = mutant(&file, &mutations);
+        lthlang::lsp::exercise(&text, step.max(text.len() / 40));
+    }
+}

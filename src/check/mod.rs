@@ -9,6 +9,8 @@ mod rules;
 mod values;
 
 pub use program::{Device, Experiment, FieldValue, Program, Stage, Value, Written};
+/// The fields of the `experiment` block.
+pub use resolve::EXPERIMENT_FIELDS;
 
 use crate::diagnostic::{self, Diagnostic};
 use crate::source::{Origin, SourceId, Sources};
@@ -35,10 +37,21 @@ pub fn check_path(sources: &mut Sources, path: &Path) -> std::io::Result<(Source
 
 /// Checks the source `root` (already in `sources`), loading the stdlib modules it uses.
 pub fn check(sources: &mut Sources, root: SourceId) -> Checked {
+    let (program, diagnostics) = check_keeping_program(sources, root);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Checked { program: None, diagnostics };
+    }
+    Checked { program, diagnostics }
+}
+
+/// As [`check`], but keeps the program even when there are errors: the stages that could be
+/// resolved, with the fields that typed. Only for an editor explaining a file being written;
+/// nothing may run from it. None when the file does not parse.
+pub fn check_keeping_program(sources: &mut Sources, root: SourceId) -> (Option<Program>, Vec<Diagnostic>) {
     let text = sources.get(root).text.clone();
     let module = match crate::syntax::parse(root, &text) {
         Ok(module) => module,
-        Err(diagnostics) => return Checked { program: None, diagnostics },
+        Err(diagnostics) => return (None, diagnostics),
     };
     let mut diagnostics = Vec::new();
     let scope = resolve::Scope::build(sources, &module, &mut diagnostics);
@@ -48,9 +61,6 @@ pub fn check(sources: &mut Sources, root: SourceId) -> Checked {
         rules::check_cross_stage(sources, &module, &program, &mut diagnostics);
     }
     diagnostic::sort(&mut diagnostics);
-    if diagnostics.iter().any(Diagnostic::is_error) {
-        return Checked { program: None, diagnostics };
-    }
     program.stages.sort_by_key(|s| s.span);
-    Checked { program: Some(program), diagnostics }
+    (Some(program), diagnostics)
 }
