@@ -11,7 +11,7 @@
 //! the dataset checks run; a missing folder would only be a diagnostic.
 
 use serde_json::{json, Value};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

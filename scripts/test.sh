@@ -21,3 +21,6 @@ cargo test --release -p lthlang "$@"
 # The worker's tests run one at a time: libtorch has one random generator per process, and
 # tests that seed it and then draw (to build a network, or its inputs) must not interleave.
 cargo test --release -p lthlang-worker --lib --bins "$@" -- --test-threads=1
+# The editor's TextMate grammar, on its own assertions and on every shipped file (npm installs
+# the test tool into editors/vscode/node_modules once).
+editors/vscode/test/grammar.sh
