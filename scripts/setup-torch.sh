@@ -7,7 +7,7 @@ TORCH_VERSION=2.11.0
 ENV_DIR=${LTHLANG_TORCH_ENV:-${XDG_CACHE_HOME:-$HOME/.cache}/lthlang/torch-$TORCH_VERSION}
 MARKER="$ENV_DIR/.lthlang-complete"
 if [ ! -f "$MARKER" ]; then
-  echo "lthlang: installing torch==$TORCH_VERSION into $ENV_DIR (once per machine, ~5 GB)" >&2
+  echo "lthlang: installing torch==$TORCH_VERSION into $ENV_DIR (once per machine, ~5 GB; pip is quiet for about 2 minutes)" >&2
   rm -rf "$ENV_DIR"
   mkdir -p "$(dirname "$ENV_DIR")"
   python3 -m venv "$ENV_DIR"
