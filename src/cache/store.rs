@@ -293,7 +293,7 @@ fn verify(dir: &Path) -> Result<(), String> {
     let text = fs::read_to_string(dir.join(MANIFEST_FILE)).map_err(|e| format!("{MANIFEST_FILE}: {e}"))?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| format!("{MANIFEST_FILE}: {e}"))?;
     let present = files_under(dir).map_err(|e| e.to_string())?;
-    for extra in present.iter().filter(|f| !manifest.files.contains_key(*f)) {
+    if let Some(extra) = present.iter().find(|f| !manifest.files.contains_key(*f)) {
         return Err(format!("`{extra}` is not in the manifest"));
     }
     for (rel, expected) in &manifest.files {

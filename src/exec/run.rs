@@ -288,7 +288,7 @@ impl Runner<'_> {
         }
         loop {
             let reply = match self.worker.as_mut() {
-                Some(w) => w.next(),
+                Some(w) => w.next_reply(),
                 None => return Status::Failed { message: "no worker".to_owned() },
             };
             match reply {

@@ -91,7 +91,7 @@ impl Worker {
     }
 
     /// The next event, or how the worker ended.
-    pub fn next(&mut self) -> Reply {
+    pub fn next_reply(&mut self) -> Reply {
         match self.events.recv() {
             Ok(Some(event)) => Reply::Event(event),
             Ok(None) | Err(_) => Reply::Exited(self.ending()),
