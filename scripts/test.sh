@@ -18,8 +18,14 @@ fi
 # The integration tests run `lthlang`, which starts `lthlang-worker` from beside it: build both.
 echo "lthlang: building the workspace (release; the first build takes about 5 minutes)" >&2
 cargo build --release --workspace --bins
+# Layout and lints hold for the whole workspace, tests and benches included.
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets -- -D warnings
 # The front end: its library, binary and the integration tests, in parallel.
 cargo test --release -p lthlang "$@"
 # The worker's tests run one at a time: libtorch has one random generator per process, and
 # tests that seed it and then draw (to build a network, or its inputs) must not interleave.
 cargo test --release -p lthlang-worker --lib --bins "$@" -- --test-threads=1
+# The editor's TextMate grammar, on its own assertions and on every shipped file (npm installs
+# the test tool into editors/vscode/node_modules once).
+editors/vscode/test/grammar.sh

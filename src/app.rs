@@ -159,6 +159,12 @@ pub fn run(cli: &Cli) -> u8 {
         Command::Gc { files, cache, dry_run } => collect_garbage(files, cache, *dry_run, style),
         Command::Doc { topic, markdown } => crate::doc::command(topic.as_deref(), *markdown),
         Command::Explain { code } => crate::doc::codes::command(code.as_deref()),
+        Command::Fmt { files, check } => crate::fmt::command::run(files, *check, style),
+        Command::Lsp => crate::lsp::serve(),
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut <Cli as clap::CommandFactory>::command(), "lthlang", &mut std::io::stdout());
+            EXIT_OK
+        }
     }
 }
 

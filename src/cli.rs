@@ -92,6 +92,18 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Rewrite files in the canonical layout (README: "Formatting"); `-` formats stdin to stdout.
+    Fmt {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write nothing: list the files whose layout differs, and exit 1 if any does.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Serve the language server protocol on stdin and stdout (editors start this).
+    Lsp,
+    /// Print a completion script for a shell: `lthlang completions bash > ~/.local/share/bash-completion/completions/lthlang`.
+    Completions { shell: clap_complete::Shell },
     /// Print the plan's graph for Graphviz or Mermaid.
     Graph {
         file: PathBuf,

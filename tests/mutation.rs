@@ -762,3 +762,103 @@ fn regression_seeds_must_be_distinct_and_present() {
         assert!(error_codes(&text).is_empty(), "seeds = {seeds}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// `lthlang fmt` on the shipped files and on mutants: idempotent, and never a change of meaning.
+
+/// What the checker makes of `text`, positions aside: for a clean program every stage's method
+/// and resolved fields and every node's cache key; otherwise every diagnostic's code and message.
+fn meaning(path: &Path, text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut sources = Sources::default();
+    let id = sources.add(Origin::File(path.to_path_buf()), path.display().to_string(), text.to_owned());
+    let checked = check::check(&mut sources, id);
+    let mut out = String::new();
+    for d in &checked.diagnostics {
+        let _ = writeln!(out, "{:?} {} {}", d.level, d.code, d.message);
+    }
+    if let Some(program) = &checked.program {
+        let e = &program.experiment;
+        let _ = writeln!(out, "experiment {} {:?} {:?}", e.name, e.seeds, e.device);
+        for stage in &program.stages {
+            let _ = writeln!(out, "{} {} = {}", stage.category.name(), stage.name, stage.method.name);
+            for (name, field) in &stage.fields {
+                let written = matches!(field.written, check::Written::Default);
+                let _ = writeln!(out, "  {name} = {:?} {:?} default={written}", field.value, field.effect);
+            }
+        }
+        let planned = plan::plan(program);
+        for (id, fingerprint) in lthlang::cache::fingerprint::of_plan(program, &planned) {
+            let _ = writeln!(out, "{id} {}", fingerprint.key());
+        }
+    }
+    out
+}
+
+/// Formats `text`; if it parses, asserts that the layout is stable and that the meaning and the
+/// comments survive. Returns whether it parsed.
+fn format_preserves_meaning(path: &Path, text: &str) -> Result<bool, TestCaseError> {
+    use lthlang::fmt::{self, Error};
+    use lthlang::source::SourceId;
+    let formatted = match fmt::format(SourceId(0), text) {
+        Ok(formatted) => formatted,
+        Err(Error::Syntax(_)) => return Ok(false),
+        Err(Error::Internal(why)) => return Err(TestCaseError::fail(format!("fmt failed: {why} on:\n{text}"))),
+    };
+    let again = fmt::format(SourceId(0), &formatted).map_err(|e| TestCaseError::fail(format!("{e:?} on the formatted:\n{formatted}")))?;
+    prop_assert_eq!(&again, &formatted, "not idempotent; the input was:\n{}", text);
+    prop_assert_eq!(meaning(path, &formatted), meaning(path, text), "the meaning changed:\n{}\n---\n{}", text, formatted);
+    let comments = |t: &str| {
+        let mut found: Vec<String> = fmt::scan_comments(t).into_iter().map(|c| c.text).collect();
+        found.sort();
+        found
+    };
+    prop_assert_eq!(comments(&formatted), comments(text));
+    Ok(true)
+}
+
+#[test]
+fn fmt_is_idempotent_and_meaning_preserving_on_shipped_files() {
+    for (path, text) in &fixture().files {
+        assert!(format_preserves_meaning(path, text).unwrap(), "{} does not parse", path.display());
+    }
+}
+
+#[test]
+fn shipped_files_are_formatted() {
+    for (path, text) in &fixture().files {
+        let formatted = lthlang::fmt::format(lthlang::source::SourceId(0), text).unwrap();
+        assert!(formatted == *text, "{} is not in the canonical layout; run `lthlang fmt {}`", path.display(), path.display());
+    }
+}
+
+// 10,000 mutants in all (`FMT_MUTATION_CASES`), split in two so the test threads share them.
+proptest! {
+    #![proptest_config(config(cases("FMT_MUTATION_CASES", 10_000) / 2))]
+
+    #[test]
+    fn fmt_is_idempotent_and_meaning_preserving_on_mutants((file, mutations) in case_strategy()) {
+        let (path, text) = mutant(&file, &mutations);
+        format_preserves_meaning(&path, &text)?;
+    }
+
+    #[test]
+    fn fmt_is_idempotent_and_meaning_preserving_on_more_mutants((file, mutations) in case_strategy()) {
+        let (path, text) = mutant(&file, &mutations);
+        format_preserves_meaning(&path, &text)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The language server answers on any text: completion, hover and definition at many offsets of
+// each mutant, document symbols and diagnostics, without a panic.
+
+proptest! {
+    #![proptest_config(config(cases("LSP_MUTATION_CASES", 1000)))]
+
+    #[test]
+    fn language_server_answers_on_mutants((file, mutations) in case_strategy(), step in 1usize..60) {
+        let (_, text) = mutant(&file, &mutations);
+        lthlang::lsp::exercise(&text, step.max(text.len() / 40));
+    }
+}

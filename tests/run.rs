@@ -194,7 +194,8 @@ fn runs_killed_at_several_points_resume_to_the_same_metrics() {
             && e["worker"]["node"] == node
             && epoch.is_none_or(|n| e["worker"]["epoch"] == n)
     };
-    let points: Vec<Box<dyn Fn(&Value) -> bool>> = vec![
+    type Point = Box<dyn Fn(&Value) -> bool>;
+    let points: Vec<Point> = vec![
         Box::new(move |e| inner(e, "started", "data", None)),
         Box::new(move |e| inner(e, "epoch", "dense", Some(1))),
         Box::new(move |e| inner(e, "epoch", "dense", Some(2))),

@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 
 pub const FINGERPRINT_FILE: &str = "fingerprint.json";
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// How long a node took when it was computed and on which device; written by the run loop, read
+/// by reports. It lives here, with the entry's other files, so neither depends on the other.
+pub const TIMING_FILE: &str = "timing.json";
 /// The environment variable that moves the cache (the `--cache` flag wins over it).
 pub const CACHE_ENV: &str = "LTHLANG_CACHE";
 

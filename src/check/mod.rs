@@ -11,6 +11,8 @@ mod runnable;
 mod values;
 
 pub use program::{Device, Experiment, FieldValue, Program, Stage, Value, Written};
+/// The fields of the `experiment` block.
+pub use resolve::EXPERIMENT_FIELDS;
 
 use crate::diagnostic::{self, Diagnostic};
 use crate::source::{Origin, SourceId, Sources};
@@ -70,10 +72,25 @@ pub fn check(sources: &mut Sources, root: SourceId) -> Checked {
 }
 
 pub fn check_with(sources: &mut Sources, root: SourceId, options: Options) -> Checked {
+    let (program, diagnostics) = check_keeping_program_with(sources, root, options);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Checked { program: None, diagnostics };
+    }
+    Checked { program, diagnostics }
+}
+
+/// As [`check`], but keeps the program even when there are errors: the stages that could be
+/// resolved, with the fields that typed. Only for an editor explaining a file being written;
+/// nothing may run from it. None when the file does not parse.
+pub fn check_keeping_program(sources: &mut Sources, root: SourceId) -> (Option<Program>, Vec<Diagnostic>) {
+    check_keeping_program_with(sources, root, Options::default())
+}
+
+fn check_keeping_program_with(sources: &mut Sources, root: SourceId, options: Options) -> (Option<Program>, Vec<Diagnostic>) {
     let text = sources.get(root).text.clone();
     let module = match crate::syntax::parse(root, &text) {
         Ok(module) => module,
-        Err(diagnostics) => return Checked { program: None, diagnostics },
+        Err(diagnostics) => return (None, diagnostics),
     };
     let mut diagnostics = Vec::new();
     let scope = resolve::Scope::build(sources, &module, &mut diagnostics);
@@ -84,10 +101,7 @@ pub fn check_with(sources: &mut Sources, root: SourceId, options: Options) -> Ch
         runnable::check(root, &program, &mut diagnostics);
     }
     diagnostic::sort(&mut diagnostics);
-    if diagnostics.iter().any(Diagnostic::is_error) {
-        return Checked { program: None, diagnostics };
-    }
     program.stages.sort_by_key(|s| s.span);
     rewind::keep_rewind_epochs(&mut program);
-    Checked { program: Some(program), diagnostics }
+    (Some(program), diagnostics)
 }

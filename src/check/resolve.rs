@@ -314,7 +314,7 @@ fn typed_fields(typer: &mut Typer<'_>, method: &Method, written: &[Field]) -> BT
     out
 }
 
-const EXPERIMENT_FIELDS: &[FieldSpec] = &[
+pub const EXPERIMENT_FIELDS: &[FieldSpec] = &[
     FieldSpec::optional("name", Ty::Str, "\"\"", "name of the run folder `runs/<name>`; empty uses the file's name"),
     FieldSpec::optional("seeds", Ty::Seeds, "[0]", "the whole graph is replicated once per seed"),
     FieldSpec::optional("device", Ty::Device, "auto", "`auto` uses CUDA when present"),

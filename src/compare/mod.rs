@@ -181,8 +181,11 @@ impl DatasetFacts {
     }
 }
 
+/// Concept names with their weights, strongest first.
+type Ranked = Vec<(String, f64)>;
+
 /// Top-k (positive) and bottom-k (negative) concepts of a weight row, with their weights.
-fn top_concepts(row: &[f64], names: &[String], k: usize) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+fn top_concepts(row: &[f64], names: &[String], k: usize) -> (Ranked, Ranked) {
     let mut order: Vec<usize> = (0..row.len()).collect();
     order.sort_by(|a, b| row[*b].total_cmp(&row[*a]).then(a.cmp(b)));
     let named = |i: usize| (names.get(i).cloned().unwrap_or_else(|| format!("concept {i}")), row[i]);

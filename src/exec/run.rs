@@ -4,7 +4,7 @@
 
 use super::job::{stream_seed, Event, NodeRequest, Upstream};
 use super::worker::{Reply, Worker};
-use crate::cache::store::{Lookup, Store};
+use crate::cache::store::{Lookup, Store, TIMING_FILE};
 use crate::cache::Fingerprint;
 use crate::check::{Device, Program};
 use crate::kinds::Category;
@@ -131,8 +131,6 @@ pub fn forced_nodes(plan: &Plan, force: &BTreeSet<String>) -> BTreeSet<String> {
     forced
 }
 
-/// How long a node took when it was computed, in its cache entry.
-pub const TIMING_FILE: &str = "timing.json";
 /// The warnings a node gave when it was computed (a JSON list of strings), in its cache entry,
 /// so a cached rerun repeats them and the report shows them. Absent when there were none.
 pub const WARNINGS_FILE: &str = "warnings.json";
@@ -341,7 +339,7 @@ impl Runner<'_> {
         let mut warnings = Vec::new();
         loop {
             let reply = match self.worker.as_mut() {
-                Some(w) => w.next(self.options.silence_limit),
+                Some(w) => w.next_reply(self.options.silence_limit),
                 None => return Status::Failed { message: "no worker".to_owned() },
             };
             match reply {

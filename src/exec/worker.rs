@@ -118,7 +118,7 @@ impl Worker {
     }
 
     /// The next event, or how the worker ended. A worker silent for `limit` is killed.
-    pub fn next(&mut self, limit: std::time::Duration) -> Reply {
+    pub fn next_reply(&mut self, limit: std::time::Duration) -> Reply {
         match self.events.recv_timeout(limit) {
             Ok(Some(event)) => Reply::Event(event),
             Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => Reply::Exited(self.ending()),

@@ -4,10 +4,10 @@
 
 use super::run_context::{overlay_reader, NodeRecord, NodeWarning, RunContext, SkippedImages};
 use super::{html, json};
+use crate::cache::store::TIMING_FILE;
 use crate::compare::format::Compare;
 use crate::compare::OUTPUT_FILE as COMPARE_FILE;
 use crate::exec::job::NodeRequest;
-use crate::exec::run::TIMING_FILE;
 use crate::kinds::Category;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -194,33 +194,6 @@ pub fn snapshot(vars: &BTreeMap<String, Tensor>) -> BTreeMap<String, Tensor> {
     vars.iter().map(|(k, v)| (k.clone(), v.detach().copy())).collect()
 }
 
-/// The network held by the checkpoint stage `stage` (a train node, or this node's round of a
-/// ticket series), in eval-ready form on the context's device.
-///
-/// Train and prune folders hold weights only; the architecture is in the `spec.json` of the model
-/// stage they descend from, found by following `from` (prune) and `model` (train) upstream.
-pub fn network_of(ctx: &super::Context, stage: &str) -> Result<super::models::Network> {
-    let node = ctx.upstream(stage)?;
-    let weights = node.dir.join(super::models::WEIGHTS_FILE);
-    let mut current = node;
-    for _ in 0..8 {
-        if current.dir.join("spec.json").is_file() {
-            return super::models::Spec::read(&current.dir)?.load(&weights, ctx.device);
-        }
-        let parent = match current.category {
-            lthlang::kinds::Category::Train => current.fields.get("model"),
-            lthlang::kinds::Category::Prune => current.fields.get("from"),
-            _ => None,
-        };
-        let Some(lthlang::check::Value::Stage(parent)) = parent else { break };
-        current = ctx
-            .request
-            .upstream_of(parent, None)
-            .ok_or_else(|| StageError::new(format!("`{}` reads `{stage}`, whose model `{parent}` was not provided", ctx.request.stage)))?;
-    }
-    Err(StageError::new(format!("no model specification (spec.json) found upstream of `{stage}` ({})", node.dir.display())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use super::checkpoint;
 use super::data::{Dataset, Split};
-use super::models::Network;
+use super::models::{self, Network};
 use super::{Context, Result, StageError};
 use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
@@ -56,7 +56,7 @@ pub fn embed_split(net: &Network, split: &Split, layer: &str, batch: i64) -> Res
 pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let layer = ctx.text("layer")?;
     let batch = ctx.int("batch")?.max(1);
-    let net = checkpoint::network_of(ctx, ctx.stage_name("of")?)?;
+    let net = models::network_of(ctx, ctx.stage_name("of")?)?;
     let data = Dataset::load(&ctx.upstream(ctx.stage_name("data")?)?.dir, ctx.device)?;
     let mut tensors = BTreeMap::new();
     let mut accuracy = serde_json::Map::new();

@@ -34,6 +34,12 @@ pub fn fields(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
 }
 
+impl Default for Workspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Workspace {
     pub fn new() -> Workspace {
         Workspace { root: tempfile::tempdir().expect("a temporary folder"), upstream: Vec::new() }

@@ -15,7 +15,7 @@ pub use cam::Method;
 use super::data::Dataset;
 use super::selection::Selection;
 use super::{checkpoint, io_error, Context, Result, StageError};
-use crate::models::Network;
+use crate::models::{self, Network};
 use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
 
@@ -138,7 +138,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let layer = ctx.text("layer")?;
     let target = if ctx.word("target")? == "label" { Target::Label } else { Target::Predicted };
     let score_batch = if method == Method::ScoreCam { ctx.int("batch")? } else { 1 };
-    let net = checkpoint::network_of(ctx, ctx.stage_name("of")?)?;
+    let net = models::network_of(ctx, ctx.stage_name("of")?)?;
     let selection = Selection::from_field(ctx, "images")?;
     let data = Dataset::load(&ctx.upstream(&selection.dataset)?.dir, ctx.device)?;
     let split = data.split(&selection.split)?;

@@ -35,7 +35,7 @@ use super::data::Dataset;
 use super::saliency::{gradients, Target};
 use super::selection::Selection;
 use super::{checkpoint, Context, Result, StageError};
-use crate::models::Network;
+use crate::models::{self, Network};
 use lthlang::check::Value;
 use lthlang::solvers::svm::LinearSvm;
 use rand::SeedableRng;
@@ -196,7 +196,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let correction = correction::Correction::parse(ctx.word("correction")?).ok_or_else(|| {
         StageError::new(format!("`correction` should be bonferroni or bh, got {}", ctx.word("correction").unwrap_or_default()))
     })?;
-    let net = checkpoint::network_of(ctx, ctx.stage_name("of")?)?;
+    let net = models::network_of(ctx, ctx.stage_name("of")?)?;
     let probes = load_probes(ctx, ctx.stage_name("concepts")?)?;
     let selection = Selection::from_field(ctx, "images")?;
     let data = Dataset::load(&ctx.upstream(&selection.dataset)?.dir, ctx.device)?;
