@@ -76,8 +76,8 @@ pub fn run(cli: &Cli) -> u8 {
             });
             EXIT_OK
         }),
-        Command::Run { file, cache, force, json } => {
-            with_program(file, style, |program, sources| run_experiment(file, program, sources, cache, force, *json))
+        Command::Run { file, cache, force, json, executor } => {
+            with_program(file, style, |program, sources| run_experiment(file, program, sources, cache, force, *json, executor))
         }
         Command::Report { file, cache, open } => {
             with_program(file, style, |program, sources| rerender(file, program, sources, cache, *open))
@@ -86,6 +86,7 @@ pub fn run(cli: &Cli) -> u8 {
             Some(store) => match store.entries() {
                 Ok(entries) => {
                     console::output(&run_folder::status_table(&store, &entries));
+                    console::output(&exec::slurm::manage::status(&store));
                     EXIT_OK
                 }
                 Err(e) => {
@@ -95,6 +96,23 @@ pub fn run(cli: &Cli) -> u8 {
             },
             None => EXIT_USAGE,
         },
+        Command::Cancel { file, cache } => with_program(file, style, |program, _| {
+            let Some(store) = open_store(cache, Some(file)) else { return EXIT_USAGE };
+            match exec::slurm::manage::cancel(&store, &program.experiment.name) {
+                Ok(jobs) => {
+                    for job in &jobs {
+                        console::output(&format!("cancelled job {} ({})\n", job.job, job.node));
+                    }
+                    console::status(&format!("{} job(s) of `{}` cancelled", jobs.len(), program.experiment.name));
+                    EXIT_OK
+                }
+                Err(e) => {
+                    console::error_line(&e);
+                    EXIT_USAGE
+                }
+            }
+        }),
+        Command::SlurmJob { request } => exec::slurm::job::run(request),
         Command::Gc { files, cache, dry_run } => collect_garbage(files, cache, *dry_run, style),
     }
 }
@@ -191,7 +209,15 @@ fn rerender(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs
         ));
         return EXIT_FAILED;
     }
-    let code = run_experiment(file, program, sources, cache, &reports, false);
+    let code = run_experiment(
+        file,
+        program,
+        sources,
+        cache,
+        &reports,
+        false,
+        &crate::cli::ExecutorArgs { jobs: None, executor: Some(crate::cli::ExecutorKind::Local) },
+    );
     let html = run_folder::folder_of(file, &program.experiment.name).join("report.html");
     if code == EXIT_OK && open && html.exists() {
         let viewer = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
@@ -202,7 +228,15 @@ fn rerender(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs
     code
 }
 
-fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs, force: &[String], json: bool) -> u8 {
+fn run_experiment(
+    file: &Path,
+    program: &Program,
+    sources: &Sources,
+    cache: &CacheArgs,
+    force: &[String],
+    json: bool,
+    executor: &crate::cli::ExecutorArgs,
+) -> u8 {
     let plan = plan::plan(program);
     let unknown: Vec<&String> = force.iter().filter(|f| program.stage(f).is_none()).collect();
     if let Some(name) = unknown.first() {
@@ -223,6 +257,7 @@ fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &Cac
         worker: exec::worker::worker_path(),
         log: Some(folder.join("worker.log")),
         document,
+        jobs: executor.jobs.map(usize::from),
     };
     let mode = if json {
         progress::Mode::Json
@@ -232,7 +267,32 @@ fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &Cac
         progress::Mode::Quiet
     };
     let mut display = Progress::new(mode);
-    let outcome = exec::run::run(program, &plan, &fingerprints, &store, &options, &mut |event| display.observe(event));
+    let chosen = executor.executor.unwrap_or(match program.experiment.executor {
+        check::Executor::Slurm(_) => crate::cli::ExecutorKind::Slurm,
+        check::Executor::Local => crate::cli::ExecutorKind::Local,
+    });
+    let outcome = match chosen {
+        crate::cli::ExecutorKind::Local => {
+            exec::run::run(program, &plan, &fingerprints, &store, &options, &mut |event| display.observe(event))
+        }
+        crate::cli::ExecutorKind::Slurm => {
+            let settings = match exec::slurm::site::settings_for(file, program) {
+                Ok(settings) => settings,
+                Err(e) => {
+                    console::error_line(&e);
+                    return EXIT_USAGE;
+                }
+            };
+            match exec::slurm::run(program, &plan, &fingerprints, &store, &options, &settings, &mut |event| display.observe(event)) {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    display.finish();
+                    console::error_line(&format!("cannot run on Slurm: {e}"));
+                    return EXIT_USAGE;
+                }
+            }
+        }
+    };
     display.finish();
     let written = run_folder::write(&folder, program, &plan, &outcome, started.elapsed().as_secs_f64(), &store);
     if let Err(e) = &written {

@@ -22,3 +22,5 @@ pub const NO_CONCEPT_LABELS: &str = "lth::check::no_concept_labels";
 pub const SPARSITY_UNREACHED: &str = "lth::check::sparsity_unreached";
 pub const TCAV_BEFORE_HEAD: &str = "lth::check::tcav_before_head";
 pub const MIXED_SERIES: &str = "lth::check::mixed_series";
+pub const RESERVED_FLAG: &str = "lth::check::reserved_flag";
+pub const SITE_SETTINGS: &str = "lth::check::site_settings";

@@ -3,11 +3,14 @@
 //! problem it finds instead of stopping at the first, and sorts them by position.
 
 mod codes;
+mod executor;
 pub mod program;
 mod resolve;
 mod rules;
+mod site_settings;
 mod values;
 
+pub use executor::Executor;
 pub use program::{Device, Experiment, FieldValue, Program, Stage, Value, Written};
 
 use crate::diagnostic::{self, Diagnostic};
@@ -30,7 +33,13 @@ impl Checked {
 pub fn check_path(sources: &mut Sources, path: &Path) -> std::io::Result<(SourceId, Checked)> {
     let text = std::fs::read_to_string(path)?;
     let id = sources.add(Origin::File(path.to_path_buf()), path.display().to_string(), text);
-    Ok((id, check(sources, id)))
+    let mut checked = check(sources, id);
+    let before = checked.diagnostics.len();
+    site_settings::diagnose(sources, path, &mut checked.diagnostics);
+    if checked.diagnostics.len() > before {
+        checked.program = None;
+    }
+    Ok((id, checked))
 }
 
 /// Checks the source `root` (already in `sources`), loading the stdlib modules it uses.

@@ -3,5 +3,7 @@
 
 pub mod explain;
 pub mod job;
+pub mod local;
 pub mod run;
+pub mod slurm;
 pub mod worker;

@@ -44,9 +44,20 @@ pub struct Worker {
 impl Worker {
     /// Starts the worker. Its stderr (libtorch warnings, crash reports) is appended to `log`.
     pub fn start(path: &Path, log: Option<&Path>) -> Result<Worker, String> {
-        let mut child = Command::new(path).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| {
-            format!("cannot start the worker `{}`: {e} (build it with `cargo build --release`, or set {WORKER_ENV})", path.display())
-        })?;
+        Worker::start_with(path, log, &[])
+    }
+
+    /// Starts the worker with extra environment variables (a GPU to see).
+    pub fn start_with(path: &Path, log: Option<&Path>, env: &[(String, String)]) -> Result<Worker, String> {
+        let mut child = Command::new(path)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                format!("cannot start the worker `{}`: {e} (build it with `cargo build --release`, or set {WORKER_ENV})", path.display())
+            })?;
         let stdin = child.stdin.take().ok_or("the worker has no stdin")?;
         let stdout = child.stdout.take().ok_or("the worker has no stdout")?;
         let stderr = child.stderr.take().ok_or("the worker has no stderr")?;

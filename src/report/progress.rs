@@ -67,6 +67,11 @@ impl Progress {
                 self.bars = Some(Bars { multi, nodes, epochs: None });
             }
             RunEvent::WorkerStarting => self.message("starting the worker (libtorch)"),
+            RunEvent::Job { node, job, state, host } => self.message(&format!(
+                "job {job} ({node}): {}{}",
+                state.to_lowercase(),
+                host.as_ref().map(|h| format!(" on {h}")).unwrap_or_default()
+            )),
             RunEvent::Worker { worker } => self.worker_event(worker),
             RunEvent::NodeDone { outcome, .. } => {
                 if let Some(bars) = self.bars.as_mut() {
