@@ -263,10 +263,11 @@ fn bad_configurations_are_refused_before_anything_is_submitted() {
 
     // A cache the nodes cannot see: the front end runs in a mount namespace of its own with a
     // private tmpfs over the cache folder, so the probe job writes into the folder underneath.
-    std::fs::create_dir_all(project.cache()).unwrap();
+    let hidden = project.path("hidden-cache");
+    std::fs::create_dir_all(&hidden).unwrap();
     let script = format!(
         "mount -t tmpfs lthlang-private {cache} && exec {exe} run {file} --cache {cache} --executor slurm",
-        cache = project.cache().display(),
+        cache = hidden.display(),
         exe = env!("CARGO_BIN_EXE_lthlang"),
         file = project.path("tiny.lth").display()
     );
@@ -274,5 +275,5 @@ fn bad_configurations_are_refused_before_anything_is_submitted() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("is not visible from the cluster's nodes: probe job"), "{stderr}");
-    assert!(std::fs::read_dir(project.cache()).unwrap().next().is_none(), "nothing reached the real cache folder");
+    assert!(std::fs::read_dir(&hidden).unwrap().next().is_none(), "the probe could not write beneath the private mount");
 }
