@@ -20,9 +20,19 @@ pub fn diagnose(sources: &mut Sources, experiment: &Path, diagnostics: &mut Vec<
             format!("the site settings `{}` are invalid: {}", path.display(), error.message),
             "here",
         )
-        .with_help(
-            "the [slurm] table takes partition, gpus, cpus, mem, time, account, qos, sbatch_args, setup, poll_seconds and \
-             [slurm.overrides.<category or stage>] tables of resources",
-        ),
+        .with_help(help(&error.message)),
     );
+}
+
+const KNOWN: &[&str] =
+    &["partition", "gpus", "cpus", "mem", "time", "account", "qos", "sbatch_args", "setup", "poll_seconds", "overrides"];
+
+fn help(message: &str) -> String {
+    let unknown = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next());
+    let guess = unknown.and_then(|name| crate::diagnostic::did_you_mean(name, KNOWN.iter().copied()));
+    guess.unwrap_or_else(|| {
+        "the [slurm] table takes partition, gpus, cpus, mem, time, account, qos, sbatch_args, setup, poll_seconds and \
+         [slurm.overrides.<category or stage>] tables of resources"
+            .to_owned()
+    })
 }

@@ -76,11 +76,13 @@ pub fn load(path: &Path) -> Result<Settings, SiteError> {
         message: format!("cannot read: {e}"),
         span: None,
     })?;
-    let parsed: SiteFile = toml::from_str(&text).map_err(|e| SiteError {
-        path: path.to_path_buf(),
-        text: text.clone(),
-        message: e.message().trim().to_owned(),
-        span: e.span(),
+    let parsed: SiteFile = toml::from_str(&text).map_err(|e| {
+        let message = e.message().trim().to_owned();
+        // With flattened tables toml places an unknown key's error on its whole table; the key
+        // itself is the better place to point.
+        let key = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next());
+        let span = key.and_then(|key| key_span(&text, key)).or_else(|| e.span());
+        SiteError { path: path.to_path_buf(), text: text.clone(), message, span }
     })?;
     let settings = parsed.slurm;
     for resources in std::iter::once(&settings.defaults).chain(settings.overrides.values()) {
@@ -97,6 +99,20 @@ pub fn load(path: &Path) -> Result<Settings, SiteError> {
         }
     }
     Ok(settings)
+}
+
+/// Where `key = ...` is written at the start of a line.
+fn key_span(text: &str, key: &str) -> Option<std::ops::Range<usize>> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start().len();
+        let rest = &line[indent..];
+        if rest.strip_prefix(key).is_some_and(|after| after.trim_start().starts_with('=')) {
+            return Some(offset + indent..offset + indent + key.len());
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// The settings a run of `program` from `file` uses: the site file's, with the experiment's
@@ -134,7 +150,8 @@ mod tests {
     fn unknown_keys_and_reserved_flags_point_into_the_file() {
         let e = parse("[slurm]\npartiton = \"cpu\"\n").unwrap_err();
         assert!(e.message.contains("partiton"), "{}", e.message);
-        assert_eq!(e.span.map(|s| &e.text[s]), Some("partiton"));
+        assert_eq!(e.span.clone().map(|s| &e.text[s]), Some("partiton"));
+        assert!(e.to_string().contains("lthlang.toml:2:1:"), "{e}");
         let e = parse("[slurm]\nsbatch_args = [\"--output=x\"]\n").unwrap_err();
         assert_eq!(e.to_string().split(": ").nth(1), Some("sbatch_args sets `--output`, which lthlang sets itself for every job"));
         assert!(e.to_string().contains("lthlang.toml:2:"), "{e}");
