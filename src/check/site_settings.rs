@@ -24,8 +24,7 @@ pub fn diagnose(sources: &mut Sources, experiment: &Path, diagnostics: &mut Vec<
     );
 }
 
-const KNOWN: &[&str] =
-    &["partition", "gpus", "cpus", "mem", "time", "account", "qos", "sbatch_args", "setup", "poll_seconds", "overrides"];
+const KNOWN: &[&str] = &["partition", "gpus", "cpus", "mem", "time", "account", "qos", "sbatch_args", "setup", "poll_seconds", "overrides"];
 
 fn help(message: &str) -> String {
     let unknown = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next());

@@ -25,6 +25,15 @@ pub struct JobFile {
     pub document: Document,
 }
 
+/// A moment in the job's life, in seconds since the Unix epoch: `start` when the job began, and
+/// `first_event` when the first event came back (the worker's libtorch is loaded, or an in-process
+/// stage began), `end` when it is done. The front end ignores them; benches read them to measure per-job overhead.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Clock {
+    pub clock: String,
+    pub at: f64,
+}
+
 /// The line a job prints last, so the front end learns how it ended without asking Slurm.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JobEnd {
@@ -41,6 +50,7 @@ fn print(line: &impl Serialize) {
 
 /// Runs the job; the exit code is 0 when the entry is in the cache afterwards.
 pub fn run(path: &Path) -> u8 {
+    print(&Clock { clock: "start".to_owned(), at: super::records::now() });
     let file: JobFile =
         match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
             Ok(file) => file,
@@ -64,7 +74,14 @@ pub fn run(path: &Path) -> u8 {
         document: file.document.clone(),
         jobs: Some(1),
     };
-    let mut observe = |event: &RunEvent| print(event);
+    let mut first = true;
+    let mut observe = |event: &RunEvent| {
+        if first && !matches!(event, RunEvent::WorkerStarting) {
+            first = false;
+            print(&Clock { clock: "first_event".to_owned(), at: super::records::now() });
+        }
+        print(event);
+    };
     let mut runner = Runner::detached(&store, &options, &mut observe);
     let status = runner.prepared(&file.request, &file.fingerprint);
     runner.finish();
@@ -75,6 +92,7 @@ pub fn run(path: &Path) -> u8 {
         }
         _ => 0,
     };
+    print(&Clock { clock: "end".to_owned(), at: super::records::now() });
     print(&JobEnd { job_end: status });
     code
 }

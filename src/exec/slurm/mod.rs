@@ -45,7 +45,8 @@ struct Followed {
     state: String,
     /// How far into the log the events have been read.
     read: u64,
-    started: Instant,
+    /// When the job was first seen running (its node's seconds count from there).
+    running: Option<Instant>,
     /// What the job's last line said about how it ended.
     end: Option<Status>,
 }
@@ -156,7 +157,7 @@ pub fn run(
 
 impl Followed {
     fn new(index: usize, job: String, key: String) -> Followed {
-        Followed { index, job, key, state: String::new(), read: 0, started: Instant::now(), end: None }
+        Followed { index, job, key, state: String::new(), read: 0, running: None, end: None }
     }
 }
 
@@ -267,6 +268,9 @@ fn follow(
                 reason: String::new(),
                 nodes: String::new(),
             });
+            if state.state == "RUNNING" && f.running.is_none() {
+                f.running = Some(Instant::now());
+            }
             if state.state != f.state {
                 f.state = state.state.clone();
                 let host = (!state.nodes.is_empty() && state.nodes != "(null)").then(|| state.nodes.clone());
@@ -297,7 +301,8 @@ fn follow(
                     }
                 }
             }
-            let outcome = outcome_of(store, node.id.clone(), f.key.clone(), status, f.started.elapsed().as_secs_f64());
+            let seconds = f.running.map_or(0.0, |r| r.elapsed().as_secs_f64());
+            let outcome = outcome_of(store, node.id.clone(), f.key.clone(), status, seconds);
             observe(&RunEvent::NodeDone { index: f.index, total, outcome: outcome.clone() });
             outcomes[f.index] = Some(outcome);
         }
