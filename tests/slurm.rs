@@ -277,3 +277,45 @@ fn bad_configurations_are_refused_before_anything_is_submitted() {
     assert!(stderr.contains("is not visible from the cluster's nodes: probe job"), "{stderr}");
     assert!(std::fs::read_dir(&hidden).unwrap().next().is_none(), "the probe could not write beneath the private mount");
 }
+
+#[test]
+fn status_lists_the_jobs_and_cancel_cancels_them() {
+    if !cluster() {
+        return;
+    }
+    let project = Project::new(&[("tiny.lth", TWO_BRANCHES)]);
+    let mut child = project
+        .command("tiny.lth", &["run", "--json", "--executor", "slurm"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut submitted = BTreeMap::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["event"] == "job" && event["state"] == "SUBMITTED" {
+            submitted.insert(event["node"].as_str().unwrap().to_owned(), event["job"].as_str().unwrap().to_owned());
+        }
+        if submitted.len() == 6 {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let output = project.command("tiny.lth", &["status"]).output().unwrap();
+    let status = String::from_utf8_lossy(&output.stdout);
+    assert!(status.contains("Slurm jobs of `tiny` (6 jobs"), "{status}");
+    for (node, job) in &submitted {
+        assert!(status.lines().any(|l| l.contains(job.as_str()) && l.contains(node.as_str())), "{node} ({job}) missing:\n{status}");
+    }
+    let output = project.command("tiny.lth", &["cancel"]).output().unwrap();
+    assert!(output.status.success());
+    let cancelled = String::from_utf8_lossy(&output.stdout);
+    // The last node cannot have started yet (it waits on two others): it is among the cancelled.
+    assert!(cancelled.contains(&format!("cancelled job {} (tickets[1])", submitted["tickets[1]"])), "{cancelled}");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let output = project.command("tiny.lth", &["status"]).output().unwrap();
+    let status = String::from_utf8_lossy(&output.stdout);
+    assert!(status.contains("0 queued or running"), "{status}");
+    assert!(status.lines().any(|l| l.contains(submitted["tickets[1]"].as_str()) && l.contains("CANCELLED")), "{status}");
+}

@@ -26,7 +26,8 @@ use std::collections::BTreeSet;
 pub enum Executor {
     #[default]
     Local,
-    Slurm(Settings),
+    /// Boxed: the settings are large and most experiments run locally.
+    Slurm(Box<Settings>),
 }
 
 const RESOURCE_FIELDS: &[&str] = &["partition", "gpus", "cpus", "mem", "time", "account", "qos", "sbatch_args"];
@@ -45,8 +46,8 @@ pub fn executor(field: &Field, stages: &BTreeSet<String>, diagnostics: &mut Vec<
     };
     match (word, fields) {
         ("local", None) => Executor::Local,
-        ("slurm", None) => Executor::Slurm(Settings::default()),
-        ("slurm", Some(fields)) => Executor::Slurm(settings(fields, stages, diagnostics)),
+        ("slurm", None) => Executor::Slurm(Box::default()),
+        ("slurm", Some(fields)) => Executor::Slurm(Box::new(settings(fields, stages, diagnostics))),
         ("local", Some(fields)) => {
             let span = fields.first().map_or(field.value.span, |f| f.name.span);
             diagnostics.push(
