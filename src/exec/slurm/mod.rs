@@ -117,7 +117,6 @@ pub fn run(
         }
         let after: Vec<String> = plan.deps.inputs(index).into_iter().filter_map(|i| job_of_node.get(&i).cloned()).collect();
         let job = submit(store, settings, &builder, &front_end, options, node, fingerprint, key, &after)?;
-        observe(&RunEvent::Job { node: node.id.clone(), job: job.clone(), state: "SUBMITTED".to_owned(), host: None });
         let record = JobRecord {
             job: job.clone(),
             node: node.id.clone(),
@@ -129,6 +128,8 @@ pub fn run(
         run_record.push(record);
         records::record_run(store, &program.experiment.name, &run_record)
             .map_err(|e| format!("cannot record the run in the cache: {e}"))?;
+        // Announced only once recorded, so a front end killed right after has left the record.
+        observe(&RunEvent::Job { node: node.id.clone(), job: job.clone(), state: "SUBMITTED".to_owned(), host: None });
         job_of_node.insert(index, job.clone());
         followed.push(Followed::new(index, job, key.clone()));
     }
