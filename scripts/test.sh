@@ -21,8 +21,14 @@ cargo build --release --workspace --bins
 # Layout and lints hold for the whole workspace, tests and benches included.
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets -- -D warnings
-# The front end: its library, binary and the integration tests, in parallel.
-cargo test --release -p lthlang "$@"
+# The front end: its library, binary and the integration tests, in parallel (the Slurm tests
+# skip themselves here: SLURM_CONF is not set yet).
+env -u SLURM_CONF cargo test --release -p lthlang "$@"
+# The Slurm executor's tests, on a real two-node cluster on this machine, one test at a time so
+# each has both nodes; the cluster is stopped however the tests end.
+scripts/slurm-cluster.sh start
+trap 'scripts/slurm-cluster.sh stop' EXIT
+SLURM_CONF=$(scripts/slurm-cluster.sh conf) cargo test --release -p lthlang --test slurm "$@" -- --test-threads=1
 # The worker's tests run one at a time: libtorch has one random generator per process, and
 # tests that seed it and then draw (to build a network, or its inputs) must not interleave.
 cargo test --release -p lthlang-worker --lib --bins "$@" -- --test-threads=1

@@ -133,8 +133,10 @@ pub fn run(cli: &Cli) -> u8 {
             ));
             EXIT_USAGE
         }
-        Command::Run { file, cache, force, json, .. } => {
-            with_program(file, style, NEEDS_DATA, false, |program, sources| run_experiment(file, program, sources, cache, force, *json, ui))
+        Command::Run { file, cache, force, json, executor, .. } => {
+            with_program(file, style, NEEDS_DATA, false, |program, sources| {
+                run_experiment(file, program, sources, cache, force, *json, executor, ui)
+            })
         }
         Command::Report { file, cache, open } => {
             with_program(file, style, NEEDS_DATA, false, |program, sources| rerender(file, program, sources, cache, *open, ui))
@@ -143,6 +145,7 @@ pub fn run(cli: &Cli) -> u8 {
             Ok(Cache::Found(store)) => match store.entries() {
                 Ok(entries) => {
                     console::output(&run_folder::status_table(&store, &entries));
+                    console::output(&exec::slurm::manage::status(&store));
                     EXIT_OK
                 }
                 Err(e) => {
@@ -156,6 +159,23 @@ pub fn run(cli: &Cli) -> u8 {
             }
             Err(code) => code,
         },
+        Command::Cancel { file, cache } => with_program(file, style, NEEDS_DATA, false, |program, _| {
+            let Some(store) = writable_store(cache, Some(file)) else { return EXIT_USAGE };
+            match exec::slurm::manage::cancel(&store, &program.experiment.name) {
+                Ok(jobs) => {
+                    for job in &jobs {
+                        console::output(&format!("cancelled job {} ({})\n", job.job, job.node));
+                    }
+                    console::status(&format!("{} job(s) of `{}` cancelled", jobs.len(), program.experiment.name));
+                    EXIT_OK
+                }
+                Err(e) => {
+                    console::error_line(&e);
+                    EXIT_USAGE
+                }
+            }
+        }),
+        Command::SlurmJob { request } => exec::slurm::job::run(request),
         Command::Gc { files, cache, dry_run } => collect_garbage(files, cache, *dry_run, style),
         Command::Doc { topic, markdown } => crate::doc::command(topic.as_deref(), *markdown),
         Command::Explain { code } => crate::doc::codes::command(code.as_deref()),
@@ -368,7 +388,8 @@ fn rerender(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs
         ));
         return EXIT_NOT_CACHED;
     }
-    let code = run_experiment(file, program, sources, cache, &reports, false, ui);
+    let local = crate::cli::ExecutorArgs { jobs: None, executor: Some(crate::cli::ExecutorKind::Local) };
+    let code = run_experiment(file, program, sources, cache, &reports, false, &local, ui);
     let html = run_folder::folder_of(file, &program.experiment.name).join("report.html");
     if code == EXIT_OK && open && html.exists() {
         return open_in_viewer(&html);
@@ -388,7 +409,17 @@ fn open_in_viewer(html: &Path) -> u8 {
     EXIT_USAGE
 }
 
-fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs, force: &[String], json: bool, ui: Ui) -> u8 {
+#[allow(clippy::too_many_arguments, reason = "one call per command; the arguments are the command's flags")]
+fn run_experiment(
+    file: &Path,
+    program: &Program,
+    sources: &Sources,
+    cache: &CacheArgs,
+    force: &[String],
+    json: bool,
+    executor: &crate::cli::ExecutorArgs,
+    ui: Ui,
+) -> u8 {
     let plan = plan::plan(program);
     let force = match valid_force(force, program, &plan, file) {
         Ok(f) => f,
@@ -414,7 +445,14 @@ fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &Cac
     let started = std::time::Instant::now();
     let fingerprints = fingerprint::of_plan(program, &plan);
     let document = document(file, program, sources, &plan, &fingerprints);
-    let options = Options { force, worker: exec::worker::worker_path(), log: Some(folder.join("worker.log")), document, silence_limit };
+    let options = Options {
+        force,
+        worker: exec::worker::worker_path(),
+        log: Some(folder.join("worker.log")),
+        document,
+        silence_limit,
+        jobs: executor.jobs.map(usize::from),
+    };
     let terminal = std::io::stderr().is_terminal();
     let mode = if json {
         progress::Mode::Json
@@ -432,7 +470,32 @@ fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &Cac
     if let Err(e) = interrupt::install(move |interruption| announcer.announce(interruption)) {
         console::error_line(&format!("cannot handle SIGINT/SIGTERM, so a Ctrl-C will stop the run at once: {e}"));
     }
-    let outcome = exec::run::run(program, &plan, &fingerprints, &store, &options, &mut |event| display.observe(event));
+    let chosen = executor.executor.unwrap_or(match program.experiment.executor {
+        check::Executor::Slurm(_) => crate::cli::ExecutorKind::Slurm,
+        check::Executor::Local => crate::cli::ExecutorKind::Local,
+    });
+    let outcome = match chosen {
+        crate::cli::ExecutorKind::Local => {
+            exec::run::run(program, &plan, &fingerprints, &store, &options, &mut |event| display.observe(event))
+        }
+        crate::cli::ExecutorKind::Slurm => {
+            let settings = match exec::slurm::site::settings_for(file, program) {
+                Ok(settings) => settings,
+                Err(e) => {
+                    console::error_line(&e);
+                    return EXIT_USAGE;
+                }
+            };
+            match exec::slurm::run(program, &plan, &fingerprints, &store, &options, &settings, &mut |event| display.observe(event)) {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    display.finish();
+                    console::error_line(&format!("cannot run on Slurm: {e}"));
+                    return EXIT_USAGE;
+                }
+            }
+        }
+    };
     display.finish();
     let seconds = started.elapsed().as_secs_f64();
     let signal = interrupt::requested();

@@ -64,6 +64,8 @@ pub enum Command {
         /// Not an option of `run`: `lthlang plan --explain FILE` shows what a run would compute.
         #[arg(long, hide = true)]
         dry_run: bool,
+        #[command(flatten)]
+        executor: ExecutorArgs,
     },
     /// Re-render the report from cached results, computing nothing else; the run folder gets the
     /// new files. Fails, naming them, if nodes the report needs are not cached yet.
@@ -82,6 +84,15 @@ pub enum Command {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// Cancel the Slurm jobs still queued or running for an experiment.
+    Cancel {
+        file: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Compute one node inside a Slurm job, from the request file the front end wrote.
+    #[command(hide = true)]
+    SlurmJob { request: PathBuf },
     /// Delete cache entries that none of the given experiments reaches.
     Gc {
         #[arg(required = true)]
@@ -151,4 +162,24 @@ pub enum Colour {
     Auto,
     Always,
     Never,
+}
+
+/// Where and how widely `run` computes.
+#[derive(Debug, clap::Args)]
+pub struct ExecutorArgs {
+    /// Nodes computed at once on this machine, each by its own worker [default: one per GPU with
+    /// `device = auto` on a machine with several, else 1].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Where nodes are computed [default: the experiment's `executor`, else local].
+    #[arg(long, value_enum)]
+    pub executor: Option<ExecutorKind>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorKind {
+    /// Worker processes on this machine.
+    Local,
+    /// One Slurm job per node, submitted with sbatch.
+    Slurm,
 }

@@ -74,8 +74,27 @@ diagnostic!(mixed_series, "lth::check::mixed_series", 1);
 diagnostic!(bank_without_directions, "lth::check::bank_without_directions", 1);
 diagnostic!(image_too_small, "lth::check::image_too_small", 1);
 diagnostic!(nothing_declared, "lth::check::nothing_declared", 0);
+diagnostic!(reserved_flag, "lth::check::reserved_flag", 1);
 diagnostic!(unexpected, "lth::syntax::unexpected", 1);
 diagnostic!(number_out_of_range, "lth::syntax::number_out_of_range", 1);
+
+/// Slurm site settings come from `lthlang.toml` beside the file or in the user's config folder
+/// (here `site-config/`, relative so the path shown is stable); `check` points into the TOML.
+#[test]
+fn site_settings() {
+    let output = Command::new(env!("CARGO_BIN_EXE_lthlang"))
+        .args(["check", "--colour", "never", "site_settings.lth"])
+        .current_dir(folder())
+        .env("XDG_CONFIG_HOME", "site-config")
+        .output()
+        .expect("the lthlang binary runs");
+    let stderr = String::from_utf8(output.stderr).expect("stderr is UTF-8");
+    insta::assert_snapshot!("site_settings", stderr);
+    assert!(stderr.lines().any(|l| l.trim() == "lth::check::site_settings"), "{stderr}");
+    assert_eq!(output.status.code(), Some(1));
+    // Without the settings the same file is fine.
+    assert_eq!(check("site_settings.lth").0, 0);
+}
 
 /// Every code the checker can emit has a file here (and so a test above).
 #[test]

@@ -27,3 +27,5 @@ pub const MIXED_SERIES: &str = "lth::check::mixed_series";
 pub const BANK_WITHOUT_DIRECTIONS: &str = "lth::check::bank_without_directions";
 pub const IMAGE_TOO_SMALL: &str = "lth::check::image_too_small";
 pub const NOTHING_DECLARED: &str = "lth::check::nothing_declared";
+pub const RESERVED_FLAG: &str = "lth::check::reserved_flag";
+pub const SITE_SETTINGS: &str = "lth::check::site_settings";

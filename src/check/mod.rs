@@ -3,13 +3,16 @@
 //! problem it finds instead of stopping at the first, and sorts them by position.
 
 mod codes;
+mod executor;
 pub mod program;
 mod resolve;
 mod rewind;
 mod rules;
 mod runnable;
+mod site_settings;
 mod values;
 
+pub use executor::Executor;
 pub use program::{Device, Experiment, FieldValue, Program, Stage, Value, Written};
 /// The fields of the `experiment` block.
 pub use resolve::EXPERIMENT_FIELDS;
@@ -63,7 +66,13 @@ pub fn check_path_with(sources: &mut Sources, path: &Path, options: Options) -> 
     // Editors on Windows start UTF-8 files with a byte-order mark; it carries no text.
     let text = text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text);
     let id = sources.add(Origin::File(path.to_path_buf()), path.display().to_string(), text);
-    Ok((id, check_with(sources, id, options)))
+    let mut checked = check_with(sources, id, options);
+    let before = checked.diagnostics.len();
+    site_settings::diagnose(sources, path, &mut checked.diagnostics);
+    if checked.diagnostics.len() > before {
+        checked.program = None;
+    }
+    Ok((id, checked))
 }
 
 /// Checks the source `root` (already in `sources`), loading the stdlib modules it uses.

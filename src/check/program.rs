@@ -144,6 +144,8 @@ pub struct Experiment {
     pub name: String,
     pub seeds: Vec<i64>,
     pub device: Device,
+    /// Where nodes are computed unless `run --executor` says otherwise.
+    pub executor: super::Executor,
 }
 
 #[derive(Clone, Debug)]

@@ -330,7 +330,11 @@ fn experiment(sources: &Sources, root: SourceId, module: &Module, typer: &mut Ty
             );
         }
     }
-    let written: Vec<Field> = module.experiments.first().map(|e| e.fields.clone()).unwrap_or_default();
+    let mut written: Vec<Field> = module.experiments.first().map(|e| e.fields.clone()).unwrap_or_default();
+    // `executor` holds a nested block of its own kind, read by `executor.rs`.
+    let executor_field = written.iter().position(|f| f.name.name == "executor").map(|i| written.remove(i));
+    let stage_names: std::collections::BTreeSet<String> = module.declarations.iter().map(|d| d.name.name.clone()).collect();
+    let executor = executor_field.map(|f| super::executor::executor(&f, &stage_names, typer.diagnostics)).unwrap_or_default();
     let values = typer.fields(&written, EXPERIMENT_FIELDS, "experiment setting");
     let file_stem = match &sources.get(root).origin {
         Origin::File(path) => path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -352,5 +356,5 @@ fn experiment(sources: &Sources, root: SourceId, module: &Module, typer: &mut Ty
         }
         _ => Device::Auto,
     };
-    Experiment { name, seeds, device }
+    Experiment { name, seeds, device, executor }
 }

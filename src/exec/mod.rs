@@ -4,5 +4,7 @@
 pub mod explain;
 pub mod interrupt;
 pub mod job;
+pub mod local;
 pub mod run;
+pub mod slurm;
 pub mod worker;

@@ -9,8 +9,8 @@ use crate::cache::Fingerprint;
 use crate::check::{Device, Program};
 use crate::kinds::Category;
 use crate::plan::{Node, Plan};
-use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -18,7 +18,7 @@ use std::time::Instant;
 pub const NOT_STARTED: &str = "not started";
 
 /// How a node ended in this run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
     /// Found in the cache.
@@ -40,7 +40,7 @@ pub enum Status {
     },
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NodeOutcome {
     pub id: String,
     pub key: String,
@@ -53,7 +53,7 @@ pub struct NodeOutcome {
 }
 
 /// What the run loop tells whoever displays it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunEvent {
     Planned {
@@ -74,6 +74,14 @@ pub enum RunEvent {
     Warning {
         message: String,
     },
+    /// A Slurm job changed state (submitted, attached to, pending, running, ended).
+    Job {
+        node: String,
+        job: String,
+        state: String,
+        /// The Slurm node it runs or ran on, once known.
+        host: Option<String>,
+    },
 }
 
 pub struct Options {
@@ -88,6 +96,9 @@ pub struct Options {
     /// How long a worker may go without sending an event before it is taken for hung, killed,
     /// and its node failed ([`super::worker::silence_limit`]).
     pub silence_limit: std::time::Duration,
+    /// Nodes computed at once, each by its own worker; None picks one per GPU with `device =
+    /// auto` on a machine with several, else 1.
+    pub jobs: Option<usize>,
 }
 
 pub struct Outcome {
@@ -145,21 +156,26 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-struct Runner<'a> {
-    program: &'a Program,
+/// Computes single nodes with one worker process, started on first need.
+pub(crate) struct Runner<'a> {
+    /// None in a Slurm job, which computes from a request file rather than from the program.
+    program: Option<&'a Program>,
     store: &'a Store,
     options: &'a Options,
     nodes: HashMap<&'a str, &'a Node>,
     keys: HashMap<String, String>,
     worker: Option<Worker>,
-    worker_started: bool,
-    device: Option<String>,
+    /// Environment the worker starts with (which GPU it sees, when several workers share a machine).
+    worker_env: Vec<(String, String)>,
+    pub(crate) worker_started: bool,
+    pub(crate) device: Option<String>,
     /// The node whose failure showed the worker cannot run anything (its device is missing):
     /// later nodes that need the worker are skipped because of it instead of failing alike.
     unusable: Option<String>,
     observe: &'a mut dyn FnMut(&RunEvent),
 }
 
+/// Runs the plan on this machine, `options.jobs` nodes at a time (see `local.rs`).
 pub fn run(
     program: &Program,
     plan: &Plan,
@@ -168,90 +184,79 @@ pub fn run(
     options: &Options,
     observe: &mut dyn FnMut(&RunEvent),
 ) -> Outcome {
-    let forced = forced_nodes(plan, &options.force);
-    let keys: HashMap<String, String> = fingerprints.iter().map(|(id, fp)| (id.clone(), fp.key())).collect();
-    let by_id: HashMap<&str, &Fingerprint> = fingerprints.iter().map(|(id, fp)| (id.as_str(), fp)).collect();
-    let cached = plan.nodes.iter().filter(|n| !forced.contains(&n.id) && keys.get(&n.id).is_some_and(|k| store.contains(k))).count();
-    observe(&RunEvent::Planned { total: plan.nodes.len(), cached });
-    let mut runner = Runner {
-        program,
-        store,
-        options,
-        nodes: plan.nodes.iter().map(|n| (n.id.as_str(), n)).collect(),
-        keys,
-        worker: None,
-        worker_started: false,
-        device: None,
-        unusable: None,
-        observe,
-    };
-    let mut outcomes: Vec<NodeOutcome> = Vec::with_capacity(plan.nodes.len());
-    let mut broken: BTreeMap<String, String> = BTreeMap::new();
-    let mut hits: Vec<(&str, &Fingerprint)> = Vec::new();
-    let total = plan.nodes.len();
-    for (index, node) in plan.nodes.iter().enumerate() {
-        let key = runner.keys.get(&node.id).cloned().unwrap_or_default();
-        let started = Instant::now();
-        let status = match node.inputs.iter().find_map(|i| broken.get(i)) {
-            Some(root) => Status::Skipped { because: format!("`{root}` failed") },
-            None => match by_id.get(node.id.as_str()) {
-                Some(fp) => runner.node(node, fp, forced.contains(&node.id)),
-                None => Status::Failed { message: "the node has no fingerprint (an internal error)".to_owned() },
-            },
-        };
-        match &status {
-            Status::Failed { .. } => {
-                broken.insert(node.id.clone(), node.id.clone());
-            }
-            Status::Skipped { .. } => {
-                let root = node.inputs.iter().find_map(|i| broken.get(i)).cloned().or_else(|| runner.unusable.clone()).unwrap_or_default();
-                broken.insert(node.id.clone(), root);
-            }
-            // A computed node is recorded at once, so a killed run still explains itself; cache
-            // hits are recorded together at the end, sparing every hit a read and write.
-            Status::Computed => {
-                if let Some(fp) = by_id.get(node.id.as_str()) {
-                    if let Err(e) = store.remember(&program.experiment.name, &[(node.id.as_str(), fp)]) {
-                        (runner.observe)(&RunEvent::Warning { message: format!("cannot record the run in the cache: {e}") });
-                    }
-                }
-            }
-            Status::Cached | Status::CachedByOther => {
-                if let Some(fp) = by_id.get(node.id.as_str()) {
-                    hits.push((node.id.as_str(), *fp));
-                }
-            }
-            // Not broken: its dependents are "not started" too, or found in the cache.
-            Status::Interrupted { .. } => {}
-        }
-        let in_cache = matches!(status, Status::Cached | Status::CachedByOther | Status::Computed);
-        let dir = in_cache.then(|| store.entry_dir(&key));
-        let metrics =
-            dir.as_ref().and_then(|d| std::fs::read_to_string(d.join("metrics.json")).ok()).and_then(|t| serde_json::from_str(&t).ok());
-        let outcome = NodeOutcome { id: node.id.clone(), key, status, seconds: started.elapsed().as_secs_f64(), dir, metrics };
-        (runner.observe)(&RunEvent::NodeDone { index, total, outcome: outcome.clone() });
-        outcomes.push(outcome);
-    }
-    if let Err(e) = store.remember(&program.experiment.name, &hits) {
-        (runner.observe)(&RunEvent::Warning { message: format!("cannot record the run in the cache: {e}") });
-    }
-    if let Some(worker) = runner.worker.take() {
-        worker.finish();
-    }
-    Outcome { nodes: outcomes, worker_started: runner.worker_started, device: runner.device }
+    super::local::run(program, plan, fingerprints, store, options, observe)
 }
 
-impl Runner<'_> {
-    fn node(&mut self, node: &Node, fingerprint: &Fingerprint, forced: bool) -> Status {
+impl<'a> Runner<'a> {
+    pub(crate) fn new(
+        program: &'a Program,
+        plan: &'a Plan,
+        keys: HashMap<String, String>,
+        store: &'a Store,
+        options: &'a Options,
+        worker_env: Vec<(String, String)>,
+        observe: &'a mut dyn FnMut(&RunEvent),
+    ) -> Runner<'a> {
+        Runner {
+            program: Some(program),
+            store,
+            options,
+            nodes: plan.nodes.iter().map(|n| (n.id.as_str(), n)).collect(),
+            keys,
+            worker: None,
+            worker_env,
+            worker_started: false,
+            device: None,
+            unusable: None,
+            observe,
+        }
+    }
+
+    /// A runner for requests built elsewhere (a Slurm job's request file).
+    pub(crate) fn detached(store: &'a Store, options: &'a Options, observe: &'a mut dyn FnMut(&RunEvent)) -> Runner<'a> {
+        Runner {
+            program: None,
+            store,
+            options,
+            nodes: HashMap::new(),
+            keys: HashMap::new(),
+            worker: None,
+            worker_env: Vec::new(),
+            worker_started: false,
+            device: None,
+            unusable: None,
+            observe,
+        }
+    }
+
+    /// Lets the worker finish its loop and waits for it.
+    pub(crate) fn finish(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.finish();
+        }
+    }
+
+    /// The node's status after looking in the cache and, when it is missing, computing it.
+    pub(crate) fn node(&mut self, node: &Node, fingerprint: &Fingerprint, forced: bool) -> Status {
+        self.resolve(Source::Node(node), fingerprint, forced)
+    }
+
+    /// Like `node`, for a request built by another process: its output folders are replaced by
+    /// this cache's staging folders once the entry's lock is held.
+    pub(crate) fn prepared(&mut self, request: &NodeRequest, fingerprint: &Fingerprint) -> Status {
+        self.resolve(Source::Request(request), fingerprint, false)
+    }
+
+    fn resolve(&mut self, source: Source<'_>, fingerprint: &Fingerprint, forced: bool) -> Status {
         let key = fingerprint.key();
         if !forced {
             match self.store.lookup(&key) {
                 Lookup::Valid(_) => {
-                    self.repeat_warnings(node, &key);
+                    self.repeat_warnings(source.id(), &key);
                     return Status::Cached;
                 }
                 Lookup::Corrupt(detail) => {
-                    self.warn(format!("the cached entry of `{}` is corrupt ({detail}); discarding it and recomputing", node.id))
+                    self.warn(format!("the cached entry of `{}` is corrupt ({detail}); discarding it and recomputing", source.id()))
                 }
                 Lookup::Missing => {}
             }
@@ -267,7 +272,7 @@ impl Runner<'_> {
             // Another run may have computed it while we waited for the lock.
             match self.store.lookup(&key) {
                 Lookup::Valid(_) => {
-                    self.repeat_warnings(node, &key);
+                    self.repeat_warnings(source.id(), &key);
                     return Status::CachedByOther;
                 }
                 Lookup::Corrupt(_) => {
@@ -278,7 +283,7 @@ impl Runner<'_> {
                 Lookup::Missing => {}
             }
         }
-        let status = self.compute(node, fingerprint, &key);
+        let status = self.compute(source, fingerprint, &key);
         drop(lock);
         status
     }
@@ -288,13 +293,13 @@ impl Runner<'_> {
     }
 
     /// A cached result's warnings still hold: its reader must hear them on every run.
-    fn repeat_warnings(&mut self, node: &Node, key: &str) {
+    fn repeat_warnings(&mut self, id: &str, key: &str) {
         for message in stored_warnings(&self.store.entry_dir(key)) {
-            self.warn(format!("`{}`: {message} (from the cached result)", node.id));
+            self.warn(format!("`{}`: {message} (from the cached result)", id));
         }
     }
 
-    fn compute(&mut self, node: &Node, fingerprint: &Fingerprint, key: &str) -> Status {
+    fn compute(&mut self, source: Source<'_>, fingerprint: &Fingerprint, key: &str) -> Status {
         let staging = match self.store.stage(key) {
             Ok(dir) => dir,
             Err(e) => return Status::Failed { message: format!("cannot prepare a folder in the cache: {e}") },
@@ -303,7 +308,11 @@ impl Runner<'_> {
         if let Err(e) = std::fs::create_dir_all(&partial) {
             return Status::Failed { message: format!("cannot create `{}`: {e}", partial.display()) };
         }
-        let request = match self.request(node, fingerprint, &staging, &partial) {
+        let built = match source {
+            Source::Node(node) => self.request(node, fingerprint, &staging, &partial),
+            Source::Request(request) => Ok(NodeRequest { output: staging.clone(), partial: partial.clone(), ..request.clone() }),
+        };
+        let request = match built {
             Ok(r) => r,
             Err(message) => return Status::Failed { message },
         };
@@ -323,7 +332,7 @@ impl Runner<'_> {
         }
         if self.worker.is_none() {
             (self.observe)(&RunEvent::WorkerStarting);
-            match Worker::start(&self.options.worker, self.options.log.as_deref()) {
+            match Worker::start_with(&self.options.worker, self.options.log.as_deref(), &self.worker_env) {
                 Ok(w) => {
                     self.worker = Some(w);
                     self.worker_started = true;
@@ -344,15 +353,15 @@ impl Runner<'_> {
             };
             match reply {
                 Reply::Event(event) => match event {
-                    Event::Finished { node: ref id, .. } if *id == node.id => {
+                    Event::Finished { node: ref id, .. } if *id == request.id => {
                         (self.observe)(&RunEvent::Worker { worker: event });
                         let device = self.device.clone().unwrap_or_default();
                         return self.seal(&staging, fingerprint, started, &device, &warnings);
                     }
-                    Event::Failed { node: ref id, ref message } if *id == node.id || id.is_empty() => {
+                    Event::Failed { node: ref id, ref message } if *id == request.id || id.is_empty() => {
                         let message = message.clone();
                         if id.is_empty() {
-                            self.unusable = Some(node.id.clone());
+                            self.unusable = Some(request.id.clone());
                         }
                         (self.observe)(&RunEvent::Worker { worker: event });
                         let _ = std::fs::remove_dir_all(&staging);
@@ -414,8 +423,9 @@ impl Runner<'_> {
     }
 
     /// The request for `node`: its fields, and every node upstream of it with its entry folder.
-    fn request(&self, node: &Node, fingerprint: &Fingerprint, staging: &Path, partial: &Path) -> Result<NodeRequest, String> {
-        let stage = self.program.stage(&node.stage).ok_or_else(|| format!("unknown stage `{}`", node.stage))?;
+    pub(crate) fn request(&self, node: &Node, fingerprint: &Fingerprint, staging: &Path, partial: &Path) -> Result<NodeRequest, String> {
+        let program = self.program.ok_or("no program to build the request from (an internal error)")?;
+        let stage = program.stage(&node.stage).ok_or_else(|| format!("unknown stage `{}`", node.stage))?;
         let mut upstream = Vec::new();
         let mut seen = BTreeSet::new();
         let mut pending: Vec<&str> = node.inputs.iter().map(String::as_str).collect();
@@ -424,7 +434,7 @@ impl Runner<'_> {
                 continue;
             }
             let up = self.nodes.get(id).ok_or_else(|| format!("unknown input `{id}`"))?;
-            let up_stage = self.program.stage(&up.stage).ok_or_else(|| format!("unknown stage `{}`", up.stage))?;
+            let up_stage = program.stage(&up.stage).ok_or_else(|| format!("unknown stage `{}`", up.stage))?;
             let key = self.keys.get(id).cloned().unwrap_or_default();
             upstream.push(Upstream {
                 id: id.to_owned(),
@@ -441,7 +451,7 @@ impl Runner<'_> {
         // it under the series' name, so it is listed under that name too.
         if node.round == Some(0) {
             for series in stage.inputs() {
-                let Some(prune) = self.program.stage(&series).filter(|s| s.category == Category::Prune) else { continue };
+                let Some(prune) = program.stage(&series).filter(|s| s.category == Category::Prune) else { continue };
                 let Some(from) = prune.value("from").and_then(crate::check::Value::as_stage) else { continue };
                 if let Some(dense) = upstream.iter().find(|u| u.stage == from).cloned() {
                     upstream.push(Upstream {
@@ -457,7 +467,7 @@ impl Runner<'_> {
             }
         }
         upstream.sort_by(|a, b| a.id.cmp(&b.id));
-        let seed0 = self.program.experiment.seeds.first().copied().unwrap_or(0);
+        let seed0 = program.experiment.seeds.first().copied().unwrap_or(0);
         Ok(NodeRequest {
             id: node.id.clone(),
             stage: node.stage.clone(),
@@ -472,7 +482,23 @@ impl Runner<'_> {
             upstream,
             output: staging.to_path_buf(),
             partial: partial.to_path_buf(),
-            device: device_name(&self.program.experiment.device),
+            device: device_name(&program.experiment.device),
         })
+    }
+}
+
+/// What a runner computes: a node of its program, or a request another process built.
+#[derive(Clone, Copy)]
+enum Source<'r> {
+    Node(&'r Node),
+    Request(&'r NodeRequest),
+}
+
+impl Source<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Source::Node(node) => &node.id,
+            Source::Request(request) => &request.id,
+        }
     }
 }

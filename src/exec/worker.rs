@@ -64,8 +64,13 @@ pub struct Worker {
 impl Worker {
     /// Starts the worker. Its stderr (libtorch warnings, crash reports) is appended to `log`.
     pub fn start(path: &Path, log: Option<&Path>) -> Result<Worker, String> {
+        Worker::start_with(path, log, &[])
+    }
+
+    /// Starts the worker with extra environment variables (a GPU to see).
+    pub fn start_with(path: &Path, log: Option<&Path>, env: &[(String, String)]) -> Result<Worker, String> {
         let mut command = Command::new(path);
-        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command.envs(env.iter().map(|(k, v)| (k, v))).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         // A process group of its own: a Ctrl-C at the terminal reaches only the front end, which
         // decides how the worker stops (see interrupt.rs).
         #[cfg(unix)]

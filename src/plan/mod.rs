@@ -2,7 +2,10 @@
 //! round; with several seeds every seeded stage is replicated per seed, while datasets (seeded by
 //! their own field) are shared and comparisons and reports gather all seeds.
 
+mod graph;
 mod render;
+
+pub use graph::Dependencies;
 
 pub use render::{to_dot, to_mermaid, to_table};
 
@@ -31,6 +34,9 @@ pub struct Plan {
     pub seeds: Vec<i64>,
     /// Nodes in a topological order: every node after all of its inputs.
     pub nodes: Vec<Node>,
+    /// The dependency edges between `nodes`, by index: what executors and renderers walk.
+    #[serde(skip)]
+    pub deps: Dependencies,
 }
 
 /// How a stage's output is addressed per round: one node, or one per round of a series.
@@ -59,7 +65,9 @@ pub fn plan(program: &Program) -> Plan {
             builder.expand(stage, seed);
         }
     }
-    Plan { experiment: program.experiment.name.clone(), seeds: program.experiment.seeds.clone(), nodes: builder.nodes }
+    let deps = Dependencies::of(&builder.nodes);
+    debug_assert!(deps.is_acyclic(), "the planner built a cycle");
+    Plan { experiment: program.experiment.name.clone(), seeds: program.experiment.seeds.clone(), nodes: builder.nodes, deps }
 }
 
 /// Datasets draw from their own `seed` field; comparisons and reports gather every seed.

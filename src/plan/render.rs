@@ -21,7 +21,8 @@ pub fn to_table(plan: &Plan) -> String {
     let number_width = plan.nodes.len().to_string().len();
     let _ = writeln!(out, "{:>number_width$}  {:<id_width$}  {:<8}  {:<method_width$}  inputs", "#", "node", "kind", "method");
     for (i, node) in plan.nodes.iter().enumerate() {
-        let inputs = if node.inputs.is_empty() { "-".to_owned() } else { compress(&node.inputs) };
+        let inputs: Vec<String> = plan.deps.inputs(i).into_iter().map(|j| plan.nodes[j].id.clone()).collect();
+        let inputs = if inputs.is_empty() { "-".to_owned() } else { compress(&inputs) };
         let line =
             format!("{:>number_width$}  {:<id_width$}  {:<8}  {:<method_width$}  {inputs}", i + 1, node.id, node.kind.name(), node.method);
         let _ = writeln!(out, "{}", line.trim_end());
@@ -74,10 +75,8 @@ pub fn to_dot(plan: &Plan) -> String {
         // `\n` is dot's line break inside a label, so the parts are escaped, not the whole.
         let _ = writeln!(out, "  {} [label=\"{}\\n{} {}\"];", quoted(&node.id), escaped(&node.id), node.kind.name(), node.method);
     }
-    for node in &plan.nodes {
-        for input in &node.inputs {
-            let _ = writeln!(out, "  {} -> {};", quoted(input), quoted(&node.id));
-        }
+    for (from, to) in plan.deps.edges() {
+        let _ = writeln!(out, "  {} -> {};", quoted(&plan.nodes[from].id), quoted(&plan.nodes[to].id));
     }
     out.push_str("}\n");
     out
@@ -85,17 +84,12 @@ pub fn to_dot(plan: &Plan) -> String {
 
 /// Mermaid ids must be plain words, so nodes are numbered and labelled with their ids.
 pub fn to_mermaid(plan: &Plan) -> String {
-    let index: std::collections::HashMap<&str, usize> = plan.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
     let mut out = String::from("flowchart LR\n");
     for (i, node) in plan.nodes.iter().enumerate() {
         let _ = writeln!(out, "  n{i}[\"{}<br/>{} {}\"]", node.id.replace('"', "#quot;"), node.kind.name(), node.method);
     }
-    for (i, node) in plan.nodes.iter().enumerate() {
-        for input in &node.inputs {
-            if let Some(j) = index.get(input.as_str()) {
-                let _ = writeln!(out, "  n{j} --> n{i}");
-            }
-        }
+    for (j, i) in plan.deps.edges() {
+        let _ = writeln!(out, "  n{j} --> n{i}");
     }
     out
 }

@@ -119,6 +119,11 @@ impl Progress {
                 self.bars = Some(Bars { multi, nodes, epochs: None });
             }
             RunEvent::WorkerStarting => self.message("starting the worker (libtorch)"),
+            RunEvent::Job { node, job, state, host } => self.message(&format!(
+                "job {job} ({node}): {}{}",
+                state.to_lowercase(),
+                host.as_ref().map(|h| format!(" on {h}")).unwrap_or_default()
+            )),
             RunEvent::Worker { worker } => self.worker_event(worker),
             RunEvent::NodeDone { outcome, .. } => {
                 if let Some(bars) = self.bars.as_mut() {
@@ -152,6 +157,9 @@ impl Progress {
             RunEvent::Worker { .. } => None,
             RunEvent::NodeDone { outcome, .. } => node_line(outcome, self.verbose),
             RunEvent::Warning { message } => Some(format!("warning: {message}")),
+            RunEvent::Job { node, job, state, host } => {
+                Some(format!("  job    {job} ({node}): {}{}", state.to_lowercase(), host.as_ref().map(|h| format!(" on {h}")).unwrap_or_default()))
+            }
         };
         if let Some(line) = line {
             eprintln_safe(&line);
