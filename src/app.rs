@@ -76,8 +76,8 @@ pub fn run(cli: &Cli) -> u8 {
             });
             EXIT_OK
         }),
-        Command::Run { file, cache, force, json } => {
-            with_program(file, style, |program, sources| run_experiment(file, program, sources, cache, force, *json))
+        Command::Run { file, cache, force, json, smoke } => {
+            with_program(file, style, |program, sources| run_experiment(file, program, sources, cache, force, *json, *smoke))
         }
         Command::Report { file, cache, open } => {
             with_program(file, style, |program, sources| rerender(file, program, sources, cache, *open))
@@ -191,7 +191,7 @@ fn rerender(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs
         ));
         return EXIT_FAILED;
     }
-    let code = run_experiment(file, program, sources, cache, &reports, false);
+    let code = run_experiment(file, program, sources, cache, &reports, false, None);
     let html = run_folder::folder_of(file, &program.experiment.name).join("report.html");
     if code == EXIT_OK && open && html.exists() {
         let viewer = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
@@ -202,7 +202,15 @@ fn rerender(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs
     code
 }
 
-fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs, force: &[String], json: bool) -> u8 {
+fn run_experiment(
+    file: &Path,
+    program: &Program,
+    sources: &Sources,
+    cache: &CacheArgs,
+    force: &[String],
+    json: bool,
+    smoke: Option<u32>,
+) -> u8 {
     let plan = plan::plan(program);
     let unknown: Vec<&String> = force.iter().filter(|f| program.stage(f).is_none()).collect();
     if let Some(name) = unknown.first() {
@@ -210,19 +218,32 @@ fn run_experiment(file: &Path, program: &Program, sources: &Sources, cache: &Cac
         return EXIT_USAGE;
     }
     let Some(store) = open_store(cache, Some(file)) else { return EXIT_USAGE };
-    let folder = run_folder::folder_of(file, &program.experiment.name);
+    // A smoke run's results are not results: they live in a namespace of their own, per N, that
+    // a real run never reads, and in a run folder of their own.
+    let (store, folder) = match smoke {
+        Some(n) => match Store::open(&store.root().join(format!("smoke-{n}"))) {
+            Ok(s) => (s, run_folder::folder_of(file, &format!("{}-smoke", program.experiment.name))),
+            Err(e) => {
+                console::error_line(&format!("cannot open the smoke cache in `{}`: {e}", store.root().display()));
+                return EXIT_USAGE;
+            }
+        },
+        None => (store, run_folder::folder_of(file, &program.experiment.name)),
+    };
     if let Err(e) = std::fs::create_dir_all(&folder) {
         console::error_line(&format!("cannot create the run folder `{}`: {e}", folder.display()));
         return EXIT_USAGE;
     }
     let started = std::time::Instant::now();
     let fingerprints = fingerprint::of_plan(program, &plan);
-    let document = document(file, program, sources, &plan, &fingerprints);
+    let mut document = document(file, program, sources, &plan, &fingerprints);
+    document.smoke = smoke;
     let options = Options {
         force: force.iter().cloned().collect(),
         worker: exec::worker::worker_path(),
         log: Some(folder.join("worker.log")),
         document,
+        smoke,
     };
     let mode = if json {
         progress::Mode::Json
@@ -326,5 +347,6 @@ fn document(
         source_name: file.display().to_string(),
         source_text: text,
         nodes,
+        smoke: None,
     }
 }

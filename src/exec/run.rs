@@ -77,6 +77,8 @@ pub struct Options {
     pub log: Option<PathBuf>,
     /// What reports show besides artifacts: the source and every node's key.
     pub document: crate::report::stage::Document,
+    /// `run --smoke N`: loops stop after N batches (the store is then the smoke namespace).
+    pub smoke: Option<u32>,
 }
 
 pub struct Outcome {
@@ -405,6 +407,7 @@ impl Runner<'_> {
             output: staging.to_path_buf(),
             partial: partial.to_path_buf(),
             device: device_name(&self.program.experiment.device),
+            smoke: self.options.smoke,
         })
     }
 }

@@ -260,6 +260,7 @@ pub fn context() -> RunContext {
         device: Some("cpu".into()),
         nodes,
         skipped_images: Vec::new(),
+        smoke: None,
     }
 }
 

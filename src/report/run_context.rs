@@ -19,6 +19,9 @@ pub struct RunContext {
     /// Datasets that left unreadable images out (`skip_corrupt = true`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped_images: Vec<SkippedImages>,
+    /// Set in a smoke run (`run --smoke N`): every loop stopped after N batches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smoke: Option<u32>,
 }
 
 /// Images a dataset node skipped as unreadable, with their paths relative to its folder.
@@ -100,6 +103,7 @@ mod tests {
             device: None,
             nodes: vec![],
             skipped_images: vec![],
+            smoke: None,
         };
         assert_eq!(context.heading(), "quickstart");
         context.title = "Tickets".into();

@@ -20,6 +20,8 @@ pub struct Document {
     pub source_text: String,
     /// Every node of the plan with its key, in plan order.
     pub nodes: Vec<(String, String, Category, String, String)>,
+    /// `run --smoke N`: the report says its numbers come from N batches per loop.
+    pub smoke: Option<u32>,
 }
 
 pub const HTML_FILE: &str = "report.html";
@@ -90,6 +92,7 @@ pub fn render(
         device,
         nodes,
         skipped_images,
+        smoke: document.smoke,
     };
     let mut written = Vec::new();
     for (i, stage) in included.iter().enumerate() {

@@ -222,19 +222,27 @@ impl TestScores {
 /// The scores of `net` on a split (the test split, or validation for model selection), in eval
 /// mode.
 pub fn test_scores(net: &Network, split: &Split) -> Result<TestScores> {
+    scores_of_first(net, split, 256, None)
+}
+
+/// Like [`test_scores`] over the first `batches` batches of `batch` images only (a smoke run's).
+pub fn scores_of_first(net: &Network, split: &Split, batch: i64, batches: Option<usize>) -> Result<TestScores> {
     let _guard = tch::no_grad_guard();
-    let n = split.len();
-    let device = net.vs.device();
+    let batch = batch.max(1);
+    let n = match batches {
+        Some(b) => split.len().min(batch * i64::try_from(b).unwrap_or(i64::MAX / batch.max(1))),
+        None => split.len(),
+    };
     let mut logits = Vec::new();
-    for start in (0..n).step_by(256) {
-        let index = Tensor::f_arange_start(start, (start + 256).min(n), (Kind::Int64, device))?;
+    for start in (0..n).step_by(usize::try_from(batch).unwrap_or(256)) {
+        let index = Tensor::f_arange_start(start, (start + batch).min(n), (Kind::Int64, tch::Device::Cpu))?;
         let (x, _) = split.batch(&index)?;
         logits.push(net.forward(&x, false)?);
     }
     if logits.is_empty() {
         return Ok(TestScores::EMPTY);
     }
-    TestScores::of(&Tensor::f_cat(&logits, 0)?, &split.labels)
+    TestScores::of(&Tensor::f_cat(&logits, 0)?, &split.labels.f_narrow(0, 0, n)?)
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -355,8 +363,18 @@ pub fn train(
         checkpoint::save(&dir.join("epoch-0.safetensors"), &vars, &BTreeMap::new())?;
     }
     let n = train_split.len();
-    let device = net.vs.device();
-    for epoch in progress.epochs_done..recipe.epochs {
+    // A smoke run trains N batches an epoch, and only up to the last epoch something rewinds to
+    // (at least one), so `rewind = epoch(k)` finds its weights.
+    let smoke = ctx.smoke();
+    let epochs = match smoke {
+        Some(_) => recipe.epochs.min(recipe.keep_epochs.iter().copied().max().unwrap_or(0).max(1)),
+        None => recipe.epochs,
+    };
+    let score = |split: &Split| match smoke {
+        Some(batches) => scores_of_first(net, split, recipe.batch, Some(batches)),
+        None => test_scores(net, split),
+    };
+    for epoch in progress.epochs_done..epochs {
         let lr = recipe.schedule.lr(recipe.lr, epoch, recipe.epochs);
         let mut order: Vec<i64> = (0..n).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(ctx.request.seed);
@@ -367,8 +385,8 @@ pub fn train(
         let mut crop_rng = ChaCha8Rng::seed_from_u64(ctx.request.seed);
         crop_rng.set_stream(AUGMENT_STREAMS + u64::from(epoch));
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0i64);
-        for chunk in order.chunks(usize::try_from(recipe.batch).unwrap_or(64)) {
-            let index = Tensor::f_from_slice(chunk)?.f_to_device(device)?;
+        for chunk in order.chunks(usize::try_from(recipe.batch).unwrap_or(64)).take(smoke.unwrap_or(usize::MAX)) {
+            let index = Tensor::f_from_slice(chunk)?;
             let (x, y) = match &data.meta.augment {
                 Some(augmentation) => train_split.batch_augmented(&index, augmentation, &mut crop_rng)?,
                 None => train_split.batch(&index)?,
@@ -387,7 +405,7 @@ pub fn train(
             correct += logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?.int64_value(&[]);
             seen += count;
         }
-        let val_accuracy = val_split.map(|v| test_scores(net, v).map(|s| s.accuracy)).transpose()?;
+        let val_accuracy = val_split.map(|v| score(v).map(|s| s.accuracy)).transpose()?;
         let record = EpochRecord {
             epoch: epoch + 1,
             lr,
@@ -398,7 +416,7 @@ pub fn train(
         (ctx.emit)(Event::Epoch {
             node: ctx.request.id.clone(),
             epoch: epoch + 1,
-            epochs: recipe.epochs,
+            epochs,
             loss: record.loss,
             accuracy: record.accuracy,
             val_accuracy,
@@ -421,10 +439,10 @@ pub fn train(
     if progress.best_val.is_some() && !best.is_empty() {
         checkpoint::restore(&vars, &best, partial)?;
     } else {
-        progress.best_epoch = recipe.epochs;
+        progress.best_epoch = epochs;
     }
     let test = match data.splits.get("test") {
-        Some(test) => test_scores(net, test)?,
+        Some(test) => score(test)?,
         None => TestScores::EMPTY,
     };
     Ok(Outcome { history: progress.history, best_epoch: progress.best_epoch, val_accuracy: progress.best_val, test })
@@ -487,6 +505,7 @@ mod augmentation_tests {
             output: partial.join("out"),
             partial: partial.to_owned(),
             device: "cpu".to_owned(),
+            smoke: None,
         };
         let ctx = Context { request: &request, device: Device::Cpu, emit: &|_| {} };
         let recipe = Recipe {
@@ -516,7 +535,7 @@ mod augmentation_tests {
                 images.extend((0..side).map(|x| if i % 2 == 0 { 30 * x as u8 } else { 30 * (side - 1 - x) as u8 }));
             }
         }
-        let raw = RawSplit { images, labels: (0..8).map(|i| i % 2).collect(), concepts: None, masks: None };
+        let raw = RawSplit { images: data::Rows::Memory(images), labels: (0..8).map(|i| i % 2).collect(), concepts: None, masks: None };
         let meta = Meta {
             classes: 2,
             class_names: vec!["a".to_owned(), "b".to_owned()],

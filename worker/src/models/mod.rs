@@ -486,6 +486,7 @@ mod tests {
             output: output.to_owned(),
             partial: output.join("partial"),
             device: "cpu".into(),
+            smoke: None,
         }
     }
 
