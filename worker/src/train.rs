@@ -110,14 +110,53 @@ struct State {
     steps: i64,
 }
 
+/// The optimizer's constants as one-element tensors on the parameters' device, made once per
+/// epoch (the learning rate changes between epochs only): building them every step copied them
+/// from the host each time, twice per parameter for Adam.
+struct Scalars {
+    minus_lr: Tensor,
+    decay: Tensor,
+    one_minus_beta1: Tensor,
+    one_minus_beta2: Tensor,
+}
+
+impl Scalars {
+    fn new(recipe: &Recipe, lr: f64, device: tch::Device) -> Result<Scalars> {
+        let scalar =
+            |x: f64| Tensor::f_from_slice(&[x as f32]).and_then(|t| t.f_reshape([] as [i64; 0])).and_then(|t| t.f_to_device(device));
+        let (beta1, beta2) = match recipe.optimizer {
+            Optimizer::Adam { beta1, beta2, .. } => (beta1, beta2),
+            Optimizer::Sgd { .. } => (0.0, 0.0),
+        };
+        Ok(Scalars {
+            minus_lr: scalar(-lr)?,
+            decay: scalar(recipe.weight_decay)?,
+            one_minus_beta1: scalar(1.0 - beta1)?,
+            one_minus_beta2: scalar(1.0 - beta2)?,
+        })
+    }
+}
+
+#[cfg(test)]
 fn step(recipe: &Recipe, lr: f64, params: &BTreeMap<String, Tensor>, masks: &BTreeMap<String, Tensor>, state: &mut State) -> Result<()> {
+    let device = params.values().next().map_or(tch::Device::Cpu, Tensor::device);
+    step_with(recipe, &Scalars::new(recipe, lr, device)?, params, masks, state)
+}
+
+fn step_with(
+    recipe: &Recipe,
+    scalars: &Scalars,
+    params: &BTreeMap<String, Tensor>,
+    masks: &BTreeMap<String, Tensor>,
+    state: &mut State,
+) -> Result<()> {
     let _guard = tch::no_grad_guard();
     state.steps += 1;
     // In-place updates with scalar tensors through addcmul_: one pass over each parameter and no
-    // temporaries of its size, which is where a hand-written optimizer loses to PyTorch's.
-    let device = params.values().next().map_or(tch::Device::Cpu, Tensor::device);
-    let scalar = |x: f64| Tensor::from(x as f32).to_device(device);
-    let (minus_lr, decay) = (scalar(-lr), scalar(recipe.weight_decay));
+    // temporaries of its size, which is where a hand-written optimizer loses to PyTorch's. (tch
+    // 0.24 exposes none of libtorch's foreach or fused optimizer kernels: they take tensor lists,
+    // which its generator skips.)
+    let Scalars { minus_lr, decay, one_minus_beta1, one_minus_beta2 } = scalars;
     for (name, p) in params {
         let mut g = p.grad();
         if !g.defined() {
@@ -128,7 +167,7 @@ fn step(recipe: &Recipe, lr: f64, params: &BTreeMap<String, Tensor>, masks: &BTr
             let _ = g.f_mul_(m)?;
         }
         if recipe.weight_decay > 0.0 {
-            let _ = g.f_addcmul_(p, &decay)?;
+            let _ = g.f_addcmul_(p, decay)?;
         }
         let update = match &recipe.optimizer {
             Optimizer::Sgd { momentum, nesterov } => {
@@ -155,8 +194,8 @@ fn step(recipe: &Recipe, lr: f64, params: &BTreeMap<String, Tensor>, masks: &BTr
                     buffers.push(g.zeros_like());
                     buffers.push(g.zeros_like());
                 }
-                let _ = buffers[0].f_mul_scalar_(*beta1)?.f_addcmul_(&g, &scalar(1.0 - beta1))?;
-                let _ = buffers[1].f_mul_scalar_(*beta2)?.f_addcmul_(&g.f_mul(&g)?, &scalar(1.0 - beta2))?;
+                let _ = buffers[0].f_mul_scalar_(*beta1)?.f_addcmul_(&g, one_minus_beta1)?;
+                let _ = buffers[1].f_mul_scalar_(*beta2)?.f_addcmul_(&g.f_mul(&g)?, one_minus_beta2)?;
                 let t = i32::try_from(state.steps).unwrap_or(i32::MAX);
                 let m_hat = buffers[0].f_div_scalar(1.0 - beta1.powi(t))?;
                 let v_hat = buffers[1].f_div_scalar(1.0 - beta2.powi(t))?;
@@ -164,7 +203,7 @@ fn step(recipe: &Recipe, lr: f64, params: &BTreeMap<String, Tensor>, masks: &BTr
             }
         };
         let mut p = p.shallow_clone();
-        let _ = p.f_addcmul_(&update, &minus_lr)?;
+        let _ = p.f_addcmul_(&update, minus_lr)?;
         if let Some(m) = masks.get(name) {
             let _ = p.f_mul_(m)?;
         }
@@ -384,7 +423,13 @@ pub fn train(
         // so a resumed run draws the same ones.
         let mut crop_rng = ChaCha8Rng::seed_from_u64(ctx.request.seed);
         crop_rng.set_stream(AUGMENT_STREAMS + u64::from(epoch));
-        let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0i64);
+        let device = net.vs.device();
+        let scalars = Scalars::new(recipe, lr, device)?;
+        // Loss and correct count accumulate on the device and are read once, after the epoch:
+        // reading them every step would make the host wait for the device every step.
+        let mut loss_sum = Tensor::f_zeros([] as [i64; 0], (Kind::Double, device))?;
+        let mut correct = Tensor::f_zeros([] as [i64; 0], (Kind::Int64, device))?;
+        let mut seen = 0i64;
         for chunk in order.chunks(usize::try_from(recipe.batch).unwrap_or(64)).take(smoke.unwrap_or(usize::MAX)) {
             let index = Tensor::f_from_slice(chunk)?;
             let (x, y) = match &data.meta.augment {
@@ -399,12 +444,13 @@ pub fn train(
             }
             let (logits, loss) = net.training_loss(&x, &y)?;
             loss.f_backward()?;
-            step(recipe, lr, &params, masks, &mut state)?;
+            step_with(recipe, &scalars, &params, masks, &mut state)?;
             let count = i64::try_from(chunk.len()).unwrap_or(0);
-            loss_sum += loss.f_double_value(&[])? * count as f64;
-            correct += logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?.int64_value(&[]);
+            let _ = loss_sum.f_add_(&loss.f_detach()?.f_to_kind(Kind::Double)?.f_mul_scalar(count as f64)?)?;
+            let _ = correct.f_add_(&logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?)?;
             seen += count;
         }
+        let (loss_sum, correct) = (loss_sum.f_double_value(&[])?, correct.f_int64_value(&[])?);
         let val_accuracy = val_split.map(|v| score(v).map(|s| s.accuracy)).transpose()?;
         let record = EpochRecord {
             epoch: epoch + 1,
