@@ -133,9 +133,9 @@ pub fn run(cli: &Cli) -> u8 {
             ));
             EXIT_USAGE
         }
-        Command::Run { file, cache, force, json, executor, .. } => {
+        Command::Run { file, cache, force, json, executor, smoke, .. } => {
             with_program(file, style, NEEDS_DATA, false, |program, sources| {
-                run_experiment(file, program, sources, cache, force, *json, executor, ui)
+                run_experiment(file, program, sources, cache, force, *json, executor, *smoke, ui)
             })
         }
         Command::Report { file, cache, open } => {
@@ -389,7 +389,7 @@ fn rerender(file: &Path, program: &Program, sources: &Sources, cache: &CacheArgs
         return EXIT_NOT_CACHED;
     }
     let local = crate::cli::ExecutorArgs { jobs: None, executor: Some(crate::cli::ExecutorKind::Local) };
-    let code = run_experiment(file, program, sources, cache, &reports, false, &local, ui);
+    let code = run_experiment(file, program, sources, cache, &reports, false, &local, None, ui);
     let html = run_folder::folder_of(file, &program.experiment.name).join("report.html");
     if code == EXIT_OK && open && html.exists() {
         return open_in_viewer(&html);
@@ -418,6 +418,7 @@ fn run_experiment(
     force: &[String],
     json: bool,
     executor: &crate::cli::ExecutorArgs,
+    smoke: Option<u32>,
     ui: Ui,
 ) -> u8 {
     let plan = plan::plan(program);
@@ -437,14 +438,26 @@ fn run_experiment(
         }
     };
     let Some(store) = writable_store(cache, Some(file)) else { return EXIT_USAGE };
-    let folder = run_folder::folder_of(file, &program.experiment.name);
+    // A smoke run's results are not results: they live in a namespace of their own, per N, that
+    // a real run never reads, and in a run folder of their own.
+    let (store, folder) = match smoke {
+        Some(n) => match Store::open(&store.root().join(format!("smoke-{n}"))) {
+            Ok(s) => (s, run_folder::folder_of(file, &format!("{}-smoke", program.experiment.name))),
+            Err(e) => {
+                console::error_line(&format!("cannot open the smoke cache in `{}`: {e}", store.root().display()));
+                return EXIT_USAGE;
+            }
+        },
+        None => (store, run_folder::folder_of(file, &program.experiment.name)),
+    };
     if let Err(e) = std::fs::create_dir_all(&folder) {
         console::error_line(&format!("cannot create the run folder `{}`: {e}", folder.display()));
         return EXIT_USAGE;
     }
     let started = std::time::Instant::now();
     let fingerprints = fingerprint::of_plan(program, &plan);
-    let document = document(file, program, sources, &plan, &fingerprints);
+    let mut document = document(file, program, sources, &plan, &fingerprints);
+    document.smoke = smoke;
     let options = Options {
         force,
         worker: exec::worker::worker_path(),
@@ -452,6 +465,7 @@ fn run_experiment(
         document,
         silence_limit,
         jobs: executor.jobs.map(usize::from),
+        smoke,
     };
     let terminal = std::io::stderr().is_terminal();
     let mode = if json {
@@ -615,5 +629,6 @@ fn document(
         source_name: file.display().to_string(),
         source_text: text,
         nodes,
+        smoke: None,
     }
 }

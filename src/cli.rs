@@ -66,6 +66,12 @@ pub enum Command {
         dry_run: bool,
         #[command(flatten)]
         executor: ExecutorArgs,
+        /// Check a long experiment in minutes: every training, embedding and explainer loop stops
+        /// after N batches (default 2), datasets are still read whole; results go to the cache's
+        /// `smoke-N/` namespace, which real runs never read, and the run folder
+        /// `runs/<experiment>-smoke/`, whose report says it is a smoke run.
+        #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "2", value_parser = clap::value_parser!(u32).range(1..))]
+        smoke: Option<u32>,
     },
     /// Re-render the report from cached results, computing nothing else; the run folder gets the
     /// new files. Fails, naming them, if nodes the report needs are not cached yet.

@@ -470,3 +470,26 @@ report summary = html { include = [lth] }
     assert!(report.contains("left out 1 unreadable image"), "the report does not mention the skipped image");
     assert!(report.contains("<code>red/broken.png</code>"));
 }
+
+#[test]
+fn a_smoke_run_stops_loops_early_and_keeps_its_results_apart_from_real_ones() {
+    let project = Project::new(&format!("{TINY}{EXPLAINED}"));
+    let (code, smoke) = project.run(&["--smoke", "1"]);
+    assert_eq!(code, 0, "{smoke:?}");
+    assert!(with_status(&smoke, "computed").contains("dense"));
+    // One batch of 32 of the 96 training images, in one epoch of the declared three.
+    let epochs: Vec<&Value> = smoke.iter().filter(|e| e["event"] == "worker" && e["worker"]["event"] == "epoch").collect();
+    assert!(epochs.iter().all(|e| e["worker"]["epochs"] == 1), "{epochs:?}");
+    assert!(project.cache().join("smoke-1/entries").is_dir());
+    let folder = project.dir.path().join("runs/tiny-smoke");
+    let html = std::fs::read_to_string(folder.join("report.html")).unwrap();
+    assert!(html.contains("<strong>Smoke run</strong>: every training, embedding and explainer loop stopped after 1 batch."), "{html}");
+    assert!(!project.dir.path().join("runs/tiny").exists());
+
+    // The real run finds none of the smoke run's results.
+    let (code, real) = project.run(&[]);
+    assert_eq!(code, 0, "{real:?}");
+    assert!(with_status(&real, "cached").is_empty(), "{real:?}");
+    let html = std::fs::read_to_string(project.dir.path().join("runs/tiny/report.html")).unwrap();
+    assert!(!html.contains("Smoke run"));
+}

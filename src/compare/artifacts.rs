@@ -25,6 +25,41 @@ impl Array {
     }
 }
 
+/// Chosen rows of one byte tensor in a safetensors file, read by seeking to each: a dataset's
+/// masks are gigabytes and a comparison needs the few explained images'. Returns the tensor's
+/// shape and the rows asked for that exist.
+pub fn byte_rows(path: &Path, name: &str, wanted: &[usize]) -> Result<(Vec<usize>, BTreeMap<usize, Vec<u8>>)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let fail = |why: &dyn std::fmt::Display| format!("{}: not a readable safetensors file ({why})", path.display());
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut prefix = [0u8; 8];
+    file.read_exact(&mut prefix).map_err(|e| fail(&e))?;
+    let length = usize::try_from(u64::from_le_bytes(prefix)).map_err(|e| fail(&e))?;
+    if length > 100 << 20 {
+        return Err(fail(&"its header is over 100 MB"));
+    }
+    let mut header = vec![0u8; length];
+    file.read_exact(&mut header).map_err(|e| fail(&e))?;
+    let layout: serde_json::Value = serde_json::from_slice(&header).map_err(|e| fail(&e))?;
+    let entry = &layout[name];
+    if entry["dtype"] != "U8" && entry["dtype"] != "BOOL" {
+        return Err(format!("{}: no byte tensor `{name}`", path.display()));
+    }
+    let shape: Vec<usize> =
+        entry["shape"].as_array().map(|d| d.iter().filter_map(|v| v.as_u64()).map(|v| v as usize).collect()).unwrap_or_default();
+    let start = entry["data_offsets"][0].as_u64().ok_or_else(|| fail(&"no data offsets"))?;
+    let width: usize = shape.iter().skip(1).product();
+    let count = shape.first().copied().unwrap_or(0);
+    let mut rows = BTreeMap::new();
+    for &row in wanted.iter().filter(|r| **r < count) {
+        let mut bytes = vec![0u8; width];
+        file.seek(SeekFrom::Start(8 + length as u64 + start + (row * width) as u64)).map_err(|e| fail(&e))?;
+        file.read_exact(&mut bytes).map_err(|e| fail(&e))?;
+        rows.insert(row, bytes);
+    }
+    Ok((shape, rows))
+}
+
 /// Every tensor of a safetensors file, converted to f64 (integers and bytes included).
 pub fn tensors(path: &Path) -> Result<BTreeMap<String, Array>> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -440,10 +440,10 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
         Some(Value::Sample { split, .. } | Value::Split { split, .. }) => Some(split.clone()),
         _ => None,
     });
+    // Only the explained images' rows are read: a real dataset's masks are gigabytes.
+    let explained: Vec<usize> = loaded.values().flat_map(|m| m.indices.iter().copied()).collect::<BTreeSet<_>>().into_iter().collect();
     let masks = match (dataset_of(request), &split) {
-        (Some(d), Some(split)) => {
-            artifacts::tensors(&d.dir.join("data.safetensors")).ok().and_then(|mut t| t.remove(&format!("{split}.masks")))
-        }
+        (Some(d), Some(split)) => artifacts::byte_rows(&d.dir.join(format!("{split}.masks.safetensors")), "masks", &explained).ok(),
         _ => None,
     };
     let layer_grid: Option<(usize, usize)> = all.first().and_then(|m| {
@@ -475,13 +475,11 @@ fn saliency_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
                     }
                 }
             }
-            if let Some(masks) = &masks {
-                if masks.shape.get(1) == Some(&h) && masks.shape.get(2) == Some(&w) {
+            if let Some((shape, masks)) = &masks {
+                if shape.get(1) == Some(&h) && shape.get(2) == Some(&w) {
                     for (i, index) in m.indices.iter().enumerate() {
-                        if *index >= masks.rows() {
-                            continue;
-                        }
-                        let mask: Vec<bool> = masks.row(*index).iter().map(|v| *v > 0.0).collect();
+                        let Some(row) = masks.get(index) else { continue };
+                        let mask: Vec<bool> = row.iter().map(|v| *v > 0).collect();
                         let map = m.normalised.row(i);
                         tally.push("mass_inside", seed, ground_truth::localisation::mass_inside(map, &mask).unwrap_or(f64::NAN));
                         tally.push("uniform", seed, ground_truth::localisation::uniform_baseline(&mask).unwrap_or(f64::NAN));

@@ -39,6 +39,9 @@ pub struct NodeRequest {
     pub partial: PathBuf,
     /// `cpu`, `cuda:0` or `auto`.
     pub device: String,
+    /// `run --smoke N`: every training, embedding and explainer loop stops after N batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoke: Option<u32>,
 }
 
 impl NodeRequest {

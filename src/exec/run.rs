@@ -99,6 +99,8 @@ pub struct Options {
     /// Nodes computed at once, each by its own worker; None picks one per GPU with `device =
     /// auto` on a machine with several, else 1.
     pub jobs: Option<usize>,
+    /// `run --smoke N`: loops stop after N batches (the store is then the smoke namespace).
+    pub smoke: Option<u32>,
 }
 
 pub struct Outcome {
@@ -483,6 +485,7 @@ impl<'a> Runner<'a> {
             output: staging.to_path_buf(),
             partial: partial.to_path_buf(),
             device: device_name(&program.experiment.device),
+            smoke: self.options.smoke,
         })
     }
 }

@@ -13,8 +13,9 @@ const VAL: FieldSpec =
 const TEST: FieldSpec = FieldSpec::optional("test", Ty::Fraction { min: 0.0, max: 0.9 }, "20%", "share of the images held out for testing");
 const AUGMENT: FieldSpec = FieldSpec::optional("augment", Ty::Bool, "true", "random-resized crop and flip on training images");
 
+// Version 2: images and masks moved to per-split row files (worker/src/rows.rs).
 const fn dataset(name: &'static str, fields: &'static [FieldSpec], facts: DatasetFacts, doc: &'static str) -> Method {
-    Method { category: Category::Dataset, name, version: 1, output: Output::Dataset, fields, dataset: Some(facts), doc }
+    Method { category: Category::Dataset, name, version: 2, output: Output::Dataset, fields, dataset: Some(facts), doc }
 }
 
 const NO_LABELS: DatasetFacts = DatasetFacts { concept_labels: false, object_masks: false, bounding_boxes: false, fixed_classes: None };

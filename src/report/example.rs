@@ -261,6 +261,7 @@ pub fn context() -> RunContext {
         nodes,
         skipped_images: Vec::new(),
         warnings: Vec::new(),
+        smoke: None,
     }
 }
 

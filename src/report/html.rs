@@ -43,6 +43,7 @@ ol.concepts { margin: 0; padding-left: 1.3em; }
 mark.changed { background: #ffd36b; padding: 0 2px; border-radius: 2px; }
 img.overlay { width: 112px; height: auto; image-rendering: pixelated; display: block; }
 .missing { color: #a33; font-size: 0.9em; }
+p.smoke { background: #fff3cd; border: 1px solid #e0c36b; padding: 8px 12px; }
 code.key { font-size: 0.9em; }
 pre.source { background: #f5f5f5; padding: 12px; overflow-x: auto; font-size: 0.88em; border: 1px solid #e3e3e3; }
 details { margin: 0.6em 0; }
@@ -54,6 +55,12 @@ pub fn render_html(compare: &Compare, context: &RunContext, overlay: &dyn Fn(&st
     let heading = escape(context.heading());
     let mut body = String::new();
     body += &format!("<h1>{heading}</h1>\n");
+    if let Some(n) = context.smoke {
+        body += &format!(
+            "<p class=\"smoke\"><strong>Smoke run</strong>: every training, embedding and explainer loop stopped after {n} batch{}. The numbers below check that the experiment runs; they are not its results.</p>\n",
+            if n == 1 { "" } else { "es" }
+        );
+    }
     body += &format!(
         "<p class=\"meta\">Experiment <strong>{}</strong> · comparison <strong>{}</strong> · source <code>{}</code> · device {}</p>\n",
         escape(&context.experiment),

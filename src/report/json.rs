@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 pub const FORMAT: &str = "lthlang-report-1";
 
 pub fn render_json(compare: &Compare, context: &RunContext) -> Value {
-    json!({
+    let mut value = json!({
         "format": FORMAT,
         "title": context.heading(),
         "experiment": context.experiment,
@@ -17,7 +17,11 @@ pub fn render_json(compare: &Compare, context: &RunContext) -> Value {
         "total_seconds": context.total_seconds(),
         "nodes": context.nodes,
         "compare": compare,
-    })
+    });
+    if let Some(n) = context.smoke {
+        value["smoke"] = json!({ "batches": n });
+    }
+    value
 }
 
 #[cfg(test)]

@@ -22,6 +22,9 @@ pub struct RunContext {
     /// Warnings the nodes gave when they were computed, whether this run or an earlier one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<NodeWarning>,
+    /// Set in a smoke run (`run --smoke N`): every loop stopped after N batches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smoke: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -124,6 +127,7 @@ mod tests {
             nodes: vec![],
             skipped_images: vec![],
             warnings: vec![],
+            smoke: None,
         };
         assert_eq!(context.heading(), "quickstart");
         context.title = "Tickets".into();

@@ -20,6 +20,8 @@ pub struct Document {
     pub source_text: String,
     /// Every node of the plan with its key, in plan order.
     pub nodes: Vec<(String, String, Category, String, String)>,
+    /// `run --smoke N`: the report says its numbers come from N batches per loop.
+    pub smoke: Option<u32>,
 }
 
 pub const HTML_FILE: &str = "report.html";
@@ -93,6 +95,7 @@ pub fn render(
         nodes,
         skipped_images,
         warnings,
+        smoke: document.smoke,
     };
     // Each explainer's overlay opacity, by node: a cosmetic field the report applies.
     let alphas: BTreeMap<String, f64> = request

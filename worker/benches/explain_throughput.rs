@@ -42,7 +42,7 @@ fn ours() -> (f64, f64) {
         saliency::explain(&net, saliency::cam::Method::parse("gradcam").expect("gradcam"), "layer4", &x, &labels, Target::Predicted, 32)
             .expect("maps");
     });
-    let split = Split { images, labels, concepts: None, masks: None };
+    let split = Split::in_memory(images, labels, Device::Cpu);
     let embeddings = best(IMAGES, || {
         lthlang_worker::embed::embed_split(&net, &split, "layer4", 16).expect("embeddings");
     });

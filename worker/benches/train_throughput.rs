@@ -45,7 +45,7 @@ fn ours() -> f64 {
         skipped: 0,
         ..Meta::default()
     };
-    let data = Dataset { meta, splits: BTreeMap::from([("train".to_owned(), Split { images, labels, concepts: None, masks: None })]) };
+    let data = Dataset { meta, splits: BTreeMap::from([("train".to_owned(), Split::in_memory(images, labels, Device::Cpu))]) };
     let net = Network::build("resnet_tiny", 8, WIDTH, 0, Device::Cpu).expect("network");
     let recipe = Recipe {
         optimizer: Optimizer::Sgd { momentum: 0.9, nesterov: false },
@@ -71,6 +71,7 @@ fn ours() -> f64 {
         output: scratch.clone(),
         partial: scratch.clone(),
         device: "cpu".to_owned(),
+        smoke: None,
     };
     let marks = RefCell::new(vec![Instant::now()]);
     let emit = |e: Event| {

@@ -282,6 +282,20 @@ pub fn concept_labels(dir: &Path) -> Result<Annotations> {
     Ok(Annotations { names: meta.concept_names, splits: out })
 }
 
+/// In a smoke run the embeddings cover the first rows of each split only; their labels are cut
+/// to match. A real run keeps every row, so `matching` still catches a mismatched dataset.
+fn smoke_rows(ctx: &Context, mut annotations: Annotations, embedded: &BTreeMap<String, EmbeddedSplit>) -> Annotations {
+    if ctx.smoke().is_some() {
+        for (split, labels) in &mut annotations.splits {
+            if let Some(e) = embedded.get(split) {
+                let rows = e.embeddings.nrows().min(labels.nrows());
+                *labels = labels.slice(ndarray::s![..rows, ..]).to_owned();
+            }
+        }
+    }
+    annotations
+}
+
 /// Concept labels of `split` checked against the embeddings of the same split.
 pub fn matching<'a>(
     labels: &'a BTreeMap<String, Array2<f64>>,
@@ -323,7 +337,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
 /// embeddings only fix which rows each split has.
 fn true_labels(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Result<serde_json::Value> {
     let dataset = labels_field(ctx, "labels")?;
-    let Annotations { names, splits: labels } = concept_labels(&dataset.dir)?;
+    let Annotations { names, splits: labels } = smoke_rows(ctx, concept_labels(&dataset.dir)?, embedded);
     let mut tensors = BTreeMap::new();
     for split in SPLITS {
         let Some((truth, _)) = matching(&labels, embedded, split)? else { continue };
@@ -351,7 +365,7 @@ fn positive_int(ctx: &Context, field: &str) -> Result<usize> {
 /// dataset has no validation split). A label ≥ 0.5 counts as present for the AUROC.
 fn annotated(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Result<(Bank, serde_json::Value)> {
     let dataset = labels_field(ctx, "labels")?;
-    let Annotations { names, splits: labels } = concept_labels(&dataset.dir)?;
+    let Annotations { names, splits: labels } = smoke_rows(ctx, concept_labels(&dataset.dir)?, embedded);
     let Some((train_labels, train_x)) = matching(&labels, embedded, "train")? else {
         return Err(StageError::new("the embeddings have no train split"));
     };
@@ -398,7 +412,7 @@ fn annotated(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Resul
 /// fewer than 2n of either kind uses half of what there is for training, half for holding out.
 fn cav(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Result<(Bank, serde_json::Value)> {
     let dataset = labels_field(ctx, "probes")?;
-    let Annotations { names, splits: labels } = concept_labels(&dataset.dir)?;
+    let Annotations { names, splits: labels } = smoke_rows(ctx, concept_labels(&dataset.dir)?, embedded);
     let Some((train_labels, train_x)) = matching(&labels, embedded, "train")? else {
         return Err(StageError::new("the embeddings have no train split"));
     };

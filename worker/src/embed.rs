@@ -29,13 +29,22 @@ pub struct Embedded {
 
 /// Embeds a split in batches of `batch` images; the model stays in eval mode and no graph is built.
 pub fn embed_split(net: &Network, split: &Split, layer: &str, batch: i64) -> Result<Embedded> {
+    embed_first(net, split, layer, batch, None)
+}
+
+/// Like [`embed_split`] over the first `batches` batches only (a smoke run's), in row order.
+pub fn embed_first(net: &Network, split: &Split, layer: &str, batch: i64, batches: Option<usize>) -> Result<Embedded> {
     let _guard = tch::no_grad_guard();
     let device = net.vs.device();
-    let n = split.len();
+    let batch = batch.max(1);
+    let n = match batches {
+        Some(b) => split.len().min(batch * i64::try_from(b).unwrap_or(i64::MAX / batch)),
+        None => split.len(),
+    };
     let (mut embeddings, mut logits) = (Vec::new(), Vec::new());
     let mut start = 0;
     while start < n {
-        let index = Tensor::f_arange_start(start, (start + batch).min(n), (Kind::Int64, device))?;
+        let index = Tensor::f_arange_start(start, (start + batch).min(n), (Kind::Int64, tch::Device::Cpu))?;
         let (x, _) = split.batch(&index)?;
         let (out, activation) = net.forward_with(&x, false, layer)?;
         embeddings.push(pool(&activation)?.f_to_kind(Kind::Float)?);
@@ -44,13 +53,17 @@ pub fn embed_split(net: &Network, split: &Split, layer: &str, batch: i64) -> Res
     }
     if n == 0 {
         // An empty split still gets tensors of the right width, read off one blank image.
-        let size = split.images.size();
+        let size = split.images().size();
         let blank = Tensor::f_zeros([1, size[1], size[2], size[3]], (Kind::Float, device))?;
         let (out, activation) = net.forward_with(&blank, false, layer)?;
         embeddings.push(pool(&activation)?.f_narrow(0, 0, 0)?);
         logits.push(out.f_narrow(0, 0, 0)?);
     }
-    Ok(Embedded { embeddings: Tensor::f_cat(&embeddings, 0)?, labels: split.labels.shallow_clone(), logits: Tensor::f_cat(&logits, 0)? })
+    Ok(Embedded {
+        embeddings: Tensor::f_cat(&embeddings, 0)?,
+        labels: split.labels.f_narrow(0, 0, n)?.f_to_device(device)?,
+        logits: Tensor::f_cat(&logits, 0)?,
+    })
 }
 
 pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
@@ -64,11 +77,12 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let mut dim = 0;
     for (name, split) in &data.splits {
         ctx.progress(format!("embedding the {name} split ({} images)", split.len()));
-        let e = embed_split(&net, split, layer, batch)?;
+        let e = embed_first(&net, split, layer, batch, ctx.smoke())?;
         dim = e.embeddings.size().get(1).copied().unwrap_or(0);
         let correct = e.logits.f_argmax(-1, false)?.f_eq_tensor(&e.labels)?.f_sum(Kind::Int64)?.int64_value(&[]);
-        accuracy.insert(name.clone(), serde_json::json!(correct as f64 / split.len().max(1) as f64));
-        counts.insert(name.clone(), serde_json::json!(split.len()));
+        let rows = e.labels.size().first().copied().unwrap_or(0);
+        accuracy.insert(name.clone(), serde_json::json!(correct as f64 / rows.max(1) as f64));
+        counts.insert(name.clone(), serde_json::json!(rows));
         tensors.insert(format!("{name}.embeddings"), e.embeddings);
         tensors.insert(format!("{name}.labels"), e.labels);
         tensors.insert(format!("{name}.logits"), e.logits);
@@ -87,7 +101,7 @@ mod tests {
         tch::manual_seed(7);
         let images = Tensor::randint(256, [n, 3, size, size], (Kind::Uint8, Device::Cpu));
         let labels = Tensor::arange(n, (Kind::Int64, Device::Cpu)).remainder(3);
-        Split { images, labels, concepts: None, masks: None }
+        Split::in_memory(images, labels, Device::Cpu)
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl Workspace {
         for (name, n) in [("train", 12usize), ("val", 6), ("test", 10)] {
             let images = (0..n * 3 * SIZE * SIZE).map(|_| rng.gen::<u8>()).collect();
             let labels = (0..n).map(|i| i64::try_from(i % CLASSES).unwrap_or(0)).collect();
-            splits.insert(name, data::RawSplit { images, labels, concepts: None, masks: None });
+            splits.insert(name, data::RawSplit { images: data::Rows::Memory(images), labels, concepts: None, masks: None });
         }
         let meta = data::Meta {
             classes: CLASSES,
@@ -103,6 +103,7 @@ impl Workspace {
             output: self.folder(stage),
             partial: self.folder(&format!("{stage}.partial")),
             device: "cpu".into(),
+            smoke: None,
         }
     }
 
@@ -148,7 +149,7 @@ impl Workspace {
             .iter()
             .map(|(s, labels, concepts)| {
                 let split = data::RawSplit {
-                    images: vec![0; labels.len() * 3],
+                    images: data::Rows::Memory(vec![0; labels.len() * 3]),
                     labels: labels.clone(),
                     concepts: Some(concepts.iter().map(|v| *v as f32).collect()),
                     masks: None,

@@ -15,6 +15,7 @@ pub mod fixtures;
 pub mod models;
 pub mod pcbm;
 pub mod prune;
+pub mod rows;
 pub mod saliency;
 pub mod selection;
 pub mod stop;
@@ -119,6 +120,11 @@ impl Context<'_> {
         self.request
             .upstream_of(stage, self.request.round)
             .ok_or_else(|| StageError::new(format!("`{}` reads `{stage}`, whose output was not provided", self.request.stage)))
+    }
+
+    /// The batches a loop may run in a smoke run (`run --smoke N`); `None` in a real run.
+    pub fn smoke(&self) -> Option<usize> {
+        self.request.smoke.map(|n| usize::try_from(n.max(1)).unwrap_or(1))
     }
 
     pub fn progress(&self, message: impl Into<String>) {

@@ -110,14 +110,53 @@ struct State {
     steps: i64,
 }
 
+/// The optimizer's constants as one-element tensors on the parameters' device, made once per
+/// epoch (the learning rate changes between epochs only): building them every step copied them
+/// from the host each time, twice per parameter for Adam.
+struct Scalars {
+    minus_lr: Tensor,
+    decay: Tensor,
+    one_minus_beta1: Tensor,
+    one_minus_beta2: Tensor,
+}
+
+impl Scalars {
+    fn new(recipe: &Recipe, lr: f64, device: tch::Device) -> Result<Scalars> {
+        let scalar =
+            |x: f64| Tensor::f_from_slice(&[x as f32]).and_then(|t| t.f_reshape([] as [i64; 0])).and_then(|t| t.f_to_device(device));
+        let (beta1, beta2) = match recipe.optimizer {
+            Optimizer::Adam { beta1, beta2, .. } => (beta1, beta2),
+            Optimizer::Sgd { .. } => (0.0, 0.0),
+        };
+        Ok(Scalars {
+            minus_lr: scalar(-lr)?,
+            decay: scalar(recipe.weight_decay)?,
+            one_minus_beta1: scalar(1.0 - beta1)?,
+            one_minus_beta2: scalar(1.0 - beta2)?,
+        })
+    }
+}
+
+#[cfg(test)]
 fn step(recipe: &Recipe, lr: f64, params: &BTreeMap<String, Tensor>, masks: &BTreeMap<String, Tensor>, state: &mut State) -> Result<()> {
+    let device = params.values().next().map_or(tch::Device::Cpu, Tensor::device);
+    step_with(recipe, &Scalars::new(recipe, lr, device)?, params, masks, state)
+}
+
+fn step_with(
+    recipe: &Recipe,
+    scalars: &Scalars,
+    params: &BTreeMap<String, Tensor>,
+    masks: &BTreeMap<String, Tensor>,
+    state: &mut State,
+) -> Result<()> {
     let _guard = tch::no_grad_guard();
     state.steps += 1;
     // In-place updates with scalar tensors through addcmul_: one pass over each parameter and no
-    // temporaries of its size, which is where a hand-written optimizer loses to PyTorch's.
-    let device = params.values().next().map_or(tch::Device::Cpu, Tensor::device);
-    let scalar = |x: f64| Tensor::from(x as f32).to_device(device);
-    let (minus_lr, decay) = (scalar(-lr), scalar(recipe.weight_decay));
+    // temporaries of its size, which is where a hand-written optimizer loses to PyTorch's. (tch
+    // 0.24 exposes none of libtorch's foreach or fused optimizer kernels: they take tensor lists,
+    // which its generator skips.)
+    let Scalars { minus_lr, decay, one_minus_beta1, one_minus_beta2 } = scalars;
     for (name, p) in params {
         let mut g = p.grad();
         if !g.defined() {
@@ -128,7 +167,7 @@ fn step(recipe: &Recipe, lr: f64, params: &BTreeMap<String, Tensor>, masks: &BTr
             let _ = g.f_mul_(m)?;
         }
         if recipe.weight_decay > 0.0 {
-            let _ = g.f_addcmul_(p, &decay)?;
+            let _ = g.f_addcmul_(p, decay)?;
         }
         let update = match &recipe.optimizer {
             Optimizer::Sgd { momentum, nesterov } => {
@@ -155,8 +194,8 @@ fn step(recipe: &Recipe, lr: f64, params: &BTreeMap<String, Tensor>, masks: &BTr
                     buffers.push(g.zeros_like());
                     buffers.push(g.zeros_like());
                 }
-                let _ = buffers[0].f_mul_scalar_(*beta1)?.f_addcmul_(&g, &scalar(1.0 - beta1))?;
-                let _ = buffers[1].f_mul_scalar_(*beta2)?.f_addcmul_(&g.f_mul(&g)?, &scalar(1.0 - beta2))?;
+                let _ = buffers[0].f_mul_scalar_(*beta1)?.f_addcmul_(&g, one_minus_beta1)?;
+                let _ = buffers[1].f_mul_scalar_(*beta2)?.f_addcmul_(&g.f_mul(&g)?, one_minus_beta2)?;
                 let t = i32::try_from(state.steps).unwrap_or(i32::MAX);
                 let m_hat = buffers[0].f_div_scalar(1.0 - beta1.powi(t))?;
                 let v_hat = buffers[1].f_div_scalar(1.0 - beta2.powi(t))?;
@@ -164,7 +203,7 @@ fn step(recipe: &Recipe, lr: f64, params: &BTreeMap<String, Tensor>, masks: &BTr
             }
         };
         let mut p = p.shallow_clone();
-        let _ = p.f_addcmul_(&update, &minus_lr)?;
+        let _ = p.f_addcmul_(&update, minus_lr)?;
         if let Some(m) = masks.get(name) {
             let _ = p.f_mul_(m)?;
         }
@@ -227,19 +266,27 @@ impl TestScores {
 /// The scores of `net` on a split (the test split, or validation for model selection), in eval
 /// mode.
 pub fn test_scores(net: &Network, split: &Split) -> Result<TestScores> {
+    scores_of_first(net, split, 256, None)
+}
+
+/// Like [`test_scores`] over the first `batches` batches of `batch` images only (a smoke run's).
+pub fn scores_of_first(net: &Network, split: &Split, batch: i64, batches: Option<usize>) -> Result<TestScores> {
     let _guard = tch::no_grad_guard();
-    let n = split.len();
-    let device = net.vs.device();
+    let batch = batch.max(1);
+    let n = match batches {
+        Some(b) => split.len().min(batch * i64::try_from(b).unwrap_or(i64::MAX / batch.max(1))),
+        None => split.len(),
+    };
     let mut logits = Vec::new();
-    for start in (0..n).step_by(256) {
-        let index = Tensor::f_arange_start(start, (start + 256).min(n), (Kind::Int64, device))?;
+    for start in (0..n).step_by(usize::try_from(batch).unwrap_or(256)) {
+        let index = Tensor::f_arange_start(start, (start + batch).min(n), (Kind::Int64, tch::Device::Cpu))?;
         let (x, _) = split.batch(&index)?;
         logits.push(net.forward(&x, false)?);
     }
     if logits.is_empty() {
         return Ok(TestScores::EMPTY);
     }
-    TestScores::of(&Tensor::f_cat(&logits, 0)?, &split.labels)
+    TestScores::of(&Tensor::f_cat(&logits, 0)?, &split.labels.f_narrow(0, 0, n)?)
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -372,8 +419,18 @@ pub fn train(
         checkpoint::save(&partial.join(kept(0)), &vars, &BTreeMap::new())?;
     }
     let n = train_split.len();
-    let device = net.vs.device();
-    for epoch in progress.epochs_done..recipe.epochs {
+    // A smoke run trains N batches an epoch, and only up to the last epoch something rewinds to
+    // (at least one), so `rewind = epoch(k)` finds its weights.
+    let smoke = ctx.smoke();
+    let epochs = match smoke {
+        Some(_) => recipe.epochs.min(recipe.keep_epochs.iter().copied().max().unwrap_or(0).max(1)),
+        None => recipe.epochs,
+    };
+    let score = |split: &Split| match smoke {
+        Some(batches) => scores_of_first(net, split, recipe.batch, Some(batches)),
+        None => test_scores(net, split),
+    };
+    for epoch in progress.epochs_done..epochs {
         let lr = recipe.schedule.lr(recipe.lr, epoch, recipe.epochs);
         let mut order: Vec<i64> = (0..n).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(ctx.request.seed);
@@ -383,9 +440,15 @@ pub fn train(
         // so a resumed run draws the same ones.
         let mut crop_rng = ChaCha8Rng::seed_from_u64(ctx.request.seed);
         crop_rng.set_stream(AUGMENT_STREAMS + u64::from(epoch));
-        let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0i64);
-        for chunk in order.chunks(usize::try_from(recipe.batch).unwrap_or(64)) {
-            let index = Tensor::f_from_slice(chunk)?.f_to_device(device)?;
+        let device = net.vs.device();
+        let scalars = Scalars::new(recipe, lr, device)?;
+        // Loss and correct count accumulate on the device and are read once, after the epoch:
+        // reading them every step would make the host wait for the device every step.
+        let mut loss_sum = Tensor::f_zeros([] as [i64; 0], (Kind::Double, device))?;
+        let mut correct = Tensor::f_zeros([] as [i64; 0], (Kind::Int64, device))?;
+        let mut seen = 0i64;
+        for chunk in order.chunks(usize::try_from(recipe.batch).unwrap_or(64)).take(smoke.unwrap_or(usize::MAX)) {
+            let index = Tensor::f_from_slice(chunk)?;
             let (x, y) = match &data.meta.augment {
                 Some(augmentation) => train_split.batch_augmented(&index, augmentation, &mut crop_rng)?,
                 None => train_split.batch(&index)?,
@@ -398,13 +461,14 @@ pub fn train(
             }
             let (logits, loss) = net.training_loss(&x, &y)?;
             loss.f_backward()?;
-            step(recipe, lr, &params, masks, &mut state)?;
+            step_with(recipe, &scalars, &params, masks, &mut state)?;
             let count = i64::try_from(chunk.len()).unwrap_or(0);
-            loss_sum += loss.f_double_value(&[])? * count as f64;
-            correct += logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?.int64_value(&[]);
+            let _ = loss_sum.f_add_(&loss.f_detach()?.f_to_kind(Kind::Double)?.f_mul_scalar(count as f64)?)?;
+            let _ = correct.f_add_(&logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?)?;
             seen += count;
         }
-        let val_accuracy = val_split.map(|v| test_scores(net, v).map(|s| s.accuracy)).transpose()?.flatten();
+        let (loss_sum, correct) = (loss_sum.f_double_value(&[])?, correct.f_int64_value(&[])?);
+        let val_accuracy = val_split.map(|v| score(v).map(|s| s.accuracy)).transpose()?.flatten();
         let record = EpochRecord {
             epoch: epoch + 1,
             lr,
@@ -415,7 +479,7 @@ pub fn train(
         (ctx.emit)(Event::Epoch {
             node: ctx.request.id.clone(),
             epoch: epoch + 1,
-            epochs: recipe.epochs,
+            epochs,
             loss: record.loss,
             accuracy: record.accuracy,
             val_accuracy,
@@ -450,10 +514,10 @@ pub fn train(
     if progress.best_val.is_some() && !best.is_empty() {
         checkpoint::restore(&vars, &best, partial)?;
     } else {
-        progress.best_epoch = recipe.epochs;
+        progress.best_epoch = epochs;
     }
     let test = match data.splits.get("test") {
-        Some(test) => test_scores(net, test)?,
+        Some(test) => score(test)?,
         None => TestScores::EMPTY,
     };
     Ok(Outcome { history: progress.history, best_epoch: progress.best_epoch, val_accuracy: progress.best_val, test })
@@ -516,6 +580,7 @@ mod augmentation_tests {
             output: partial.join("out"),
             partial: partial.to_owned(),
             device: "cpu".to_owned(),
+            smoke: None,
         };
         let ctx = Context { request: &request, device: Device::Cpu, emit: &|_| {} };
         let recipe = Recipe {
@@ -545,7 +610,7 @@ mod augmentation_tests {
                 images.extend((0..side).map(|x| if i % 2 == 0 { 30 * x as u8 } else { 30 * (side - 1 - x) as u8 }));
             }
         }
-        let raw = RawSplit { images, labels: (0..8).map(|i| i % 2).collect(), concepts: None, masks: None };
+        let raw = RawSplit { images: data::Rows::Memory(images), labels: (0..8).map(|i| i % 2).collect(), concepts: None, masks: None };
         let meta = Meta {
             classes: 2,
             class_names: vec!["a".to_owned(), "b".to_owned()],

@@ -80,6 +80,7 @@ pub fn run(path: &Path) -> u8 {
             }
         },
         jobs: Some(1),
+        smoke: None,
     };
     let mut first = true;
     let mut observe = |event: &RunEvent| {

@@ -59,7 +59,7 @@ impl Catalogue {
         let mut skipped_files = Vec::new();
         for (name, records) in &self.splits {
             progress(format!("decoding {} {name} images at {} px", records.len(), decoder.side));
-            let decoded = decoder.decode(records, masks)?;
+            let decoded = decoder.decode(name, records, masks)?;
             skipped_files.extend(decoded.skipped.iter().map(|p| relative(p, &self.root)));
             sizes.insert((*name).to_owned(), decoded.split.labels.len());
             splits.insert(*name, decoded.split);

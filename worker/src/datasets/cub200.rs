@@ -309,13 +309,18 @@ mod tests {
         let dir = tempdir();
         cub(dir.path());
         let catalogue = ok(catalogue(&config(dir.path(), Concepts::Denoised { min_classes: 2 })));
-        let (meta, splits) = ok(catalogue.decode(&Decoder { side: 4, skip_corrupt: false }, None, &|_| {}));
+        let out = tempdir();
+        let decoder = Decoder { side: 4, skip_corrupt: false, out: out.path().to_owned() };
+        let (meta, splits) = ok(catalogue.decode(&decoder, None, &|_| {}));
         assert!(meta.masks);
         assert_eq!(meta.splits.get("test"), Some(&3));
-        let test = &splits["test"];
-        assert_eq!(test.masks.as_ref().map(|m| m[..16].to_vec()), Some(vec![1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
-        assert_eq!(test.images[0], 80, "image 4 is red 80");
-        assert_eq!(test.concepts.as_ref().map(Vec::len), Some(9));
+        ok(crate::data::save(out.path(), &meta, &splits));
+        let data = ok(crate::data::Dataset::load(out.path(), tch::Device::Cpu));
+        let test = ok(data.split("test"));
+        let first_mask: Option<Vec<u8>> = test.masks().and_then(|m| Vec::try_from(m.get(0).flatten(0, -1)).ok());
+        assert_eq!(first_mask, Some(vec![1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+        assert_eq!(test.images().int64_value(&[0, 0, 0, 0]), 80, "image 4 is red 80");
+        assert_eq!(splits["test"].concepts.as_ref().map(Vec::len), Some(9));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! large photograph is averaged rather than aliased. Grey, palette and alpha images become RGB.
 //! A bounding box goes through the same geometry and becomes a 0/1 mask.
 
-use super::super::data::RawSplit;
+use super::super::data::{self, RawSplit, Rows};
+use super::super::rows::RowWriter;
 use super::super::{io_error, Result, StageError};
 use super::catalogue::{Record, Region};
 use super::table::missing_file;
@@ -19,6 +20,8 @@ pub struct Decoder {
     pub side: usize,
     /// Drop images that cannot be decoded (and count them) instead of failing.
     pub skip_corrupt: bool,
+    /// The dataset's output folder, where each split's row files are written.
+    pub out: PathBuf,
 }
 
 /// A split decoded: rows of skipped images are left out of every tensor.
@@ -44,58 +47,84 @@ impl Square {
     /// The `side` x `side` mask of a box: a stored pixel is on when its centre, mapped back to
     /// source pixels, lies inside the box.
     pub fn mask(&self, region: &Region, side: usize) -> Vec<u8> {
+        let mut mask = vec![0u8; side * side];
+        self.mask_into(region, side, &mut mask);
+        mask
+    }
+
+    fn mask_into(&self, region: &Region, side: usize, mask: &mut [u8]) {
         let scale = f64::from(self.size) / side as f64;
         let inside = |p: usize, origin: u32, start: f64, length: f64| {
             let source = f64::from(origin) + (p as f64 + 0.5) * scale;
             source >= start && source < start + length
         };
         let columns: Vec<bool> = (0..side).map(|x| inside(x, self.x, region.x, region.width)).collect();
-        let mut mask = vec![0u8; side * side];
         for y in 0..side {
-            if inside(y, self.y, region.y, region.height) {
-                for (m, on) in mask[y * side..(y + 1) * side].iter_mut().zip(&columns) {
-                    *m = u8::from(*on);
-                }
+            let on_row = inside(y, self.y, region.y, region.height);
+            for (m, on) in mask[y * side..(y + 1) * side].iter_mut().zip(&columns) {
+                *m = u8::from(on_row && *on);
             }
         }
-        mask
     }
 }
 
 impl Decoder {
-    /// Decodes `records` into one split, `[n, 3, side, side]` bytes channel-first, with masks
-    /// from their regions when `masks`. The first failing record in order decides the error.
-    pub fn decode(&self, records: &[Record], masks: bool) -> Result<Decoded> {
-        let plane = 3 * self.side * self.side;
-        let mut images = vec![0u8; records.len() * plane];
-        let outcomes: Vec<Result<Option<Square>>> =
-            images.par_chunks_mut(plane.max(1)).zip(records.par_iter()).map(|(out, record)| self.decode_one(record, out)).collect();
-        let mut squares = Vec::with_capacity(records.len());
+    /// Decodes `records` into split `name`: images `[n, 3, side, side]` bytes channel-first, and
+    /// masks from their regions when `masks`, written straight into the split's row files in the
+    /// output folder (in parallel, each image into its own row), so no buffer of the whole split
+    /// exists. The first failing record in order decides the error.
+    pub fn decode(&self, name: &str, records: &[Record], masks: bool) -> Result<Decoded> {
+        let side = self.side;
+        let mut images = RowWriter::create(&data::images_file(&self.out, name), "images", records.len(), &[3, side, side])?;
+        let mut mask_rows =
+            masks.then(|| RowWriter::create(&data::masks_file(&self.out, name), "masks", records.len(), &[side, side])).transpose()?;
+        let plane = images.row_len().max(1);
+        let area = (side * side).max(1);
+        let outcomes: Vec<Result<Option<Square>>> = {
+            let mut empty: Vec<u8> = Vec::new();
+            let mask_bytes: &mut [u8] = match mask_rows.as_mut() {
+                Some(m) => m.rows_mut(),
+                None => &mut empty,
+            };
+            let mask_chunks: Vec<Option<&mut [u8]>> =
+                if masks { mask_bytes.chunks_mut(area).map(Some).collect() } else { records.iter().map(|_| None).collect() };
+            images
+                .rows_mut()
+                .par_chunks_mut(plane)
+                .zip(mask_chunks.into_par_iter())
+                .zip(records.par_iter())
+                .map(|((out, mask), record)| {
+                    let square = self.decode_one(record, out)?;
+                    if let (Some(square), Some(mask), Some(region)) = (square, mask, record.region.as_ref()) {
+                        square.mask_into(region, side, mask);
+                    }
+                    Ok(square)
+                })
+                .collect()
+        };
+        let mut keep = Vec::with_capacity(records.len());
         for outcome in outcomes {
-            squares.push(outcome?);
+            keep.push(outcome?.is_some());
         }
-        let mut split = RawSplit { images: Vec::new(), labels: Vec::new(), concepts: None, masks: masks.then(Vec::new) };
+        let kept = images.finish(&keep)?;
+        let mask_rows = mask_rows.map(|m| m.finish(&keep)).transpose()?;
         let with_concepts = records.iter().any(|r| !r.concepts.is_empty());
+        let mut split = RawSplit {
+            images: Rows::Stored { rows: kept },
+            labels: Vec::new(),
+            concepts: None,
+            masks: mask_rows.map(|rows| Rows::Stored { rows }),
+        };
         let mut concepts = Vec::new();
         let mut skipped = Vec::new();
-        let mut kept = 0;
-        for (row, (record, square)) in records.iter().zip(&squares).enumerate() {
-            let Some(square) = square else {
+        for (record, kept) in records.iter().zip(&keep) {
+            if !kept {
                 skipped.push(record.path.clone());
                 continue;
-            };
-            if kept != row {
-                images.copy_within(row * plane..(row + 1) * plane, kept * plane);
             }
-            kept += 1;
             split.labels.push(record.label);
             concepts.extend_from_slice(&record.concepts);
-            if let (Some(m), Some(region)) = (split.masks.as_mut(), record.region.as_ref()) {
-                m.extend(square.mask(region, self.side));
-            }
         }
-        images.truncate(kept * plane);
-        split.images = images;
         split.concepts = with_concepts.then_some(concepts);
         Ok(Decoded { split, skipped })
     }
@@ -157,14 +186,27 @@ mod tests {
         Record { path, label, concepts: Vec::new(), region: None }
     }
 
+    /// Decodes into a fresh folder and reads back what was stored: the images' and masks' bytes.
+    fn stored(side: usize, skip_corrupt: bool, records: &[Record], masks: bool) -> Result<(Decoded, Vec<u8>, Option<Vec<u8>>)> {
+        let dir = tempdir();
+        let decoded = Decoder { side, skip_corrupt, out: dir.path().to_owned() }.decode("test", records, masks)?;
+        let read = |path: PathBuf, name: &str| -> Result<Vec<u8>> {
+            let file = crate::rows::RowFile::open(&path, name)?;
+            Ok(Vec::<u8>::try_from(file.tensor().f_flatten(0, -1)?)?)
+        };
+        let images = read(data::images_file(dir.path(), "test"), "images")?;
+        let masks = masks.then(|| read(data::masks_file(dir.path(), "test"), "masks")).transpose()?;
+        Ok((decoded, images, masks))
+    }
+
     #[test]
     fn an_image_at_the_stored_size_is_copied_channel_first() {
         let dir = tempdir();
         let path = dir.path().join("a.png");
         image(&path, 2, 2, |x, y| [10 * x as u8 + 1, 20 * y as u8 + 2, 30]);
-        let decoded = ok(Decoder { side: 2, skip_corrupt: false }.decode(&[record(path, 5)], false));
+        let (decoded, images, _) = ok(stored(2, false, &[record(path, 5)], false));
         // Red plane (x varies), green plane (y varies), blue plane.
-        assert_eq!(decoded.split.images, vec![1, 11, 1, 11, 2, 2, 22, 22, 30, 30, 30, 30]);
+        assert_eq!(images, vec![1, 11, 1, 11, 2, 2, 22, 22, 30, 30, 30, 30]);
         assert_eq!(decoded.split.labels, vec![5]);
         assert!(decoded.split.concepts.is_none() && decoded.split.masks.is_none());
     }
@@ -180,14 +222,14 @@ mod tests {
         image::GrayImage::from_fn(4, 4, |x, _| image::Luma([u8::try_from(60 * x).unwrap_or(0)]))
             .save(&grey)
             .unwrap_or_else(|e| panic!("{e}"));
-        let decoded = ok(Decoder { side: 4, skip_corrupt: false }.decode(&[record(wide, 0), record(grey, 1)], false));
-        let wide_red = &decoded.split.images[..16];
-        let wide_blue = &decoded.split.images[32..48];
+        let (_, images, _) = ok(stored(4, false, &[record(wide, 0), record(grey, 1)], false));
+        let wide_red = &images[..16];
+        let wide_blue = &images[32..48];
         for y in 0..4 {
             assert_eq!((wide_red[y * 4], wide_blue[y * 4]), (255, 0), "column 0 is red");
             assert_eq!((wide_red[y * 4 + 3], wide_blue[y * 4 + 3]), (0, 255), "column 3 is blue");
         }
-        let grey_planes = &decoded.split.images[48..];
+        let grey_planes = &images[48..];
         assert_eq!(&grey_planes[..4], &[0, 60, 120, 180]);
         assert_eq!(&grey_planes[..16], &grey_planes[16..32]);
         assert_eq!(&grey_planes[..16], &grey_planes[32..]);
@@ -217,14 +259,14 @@ mod tests {
             Record { region: Some(Region { x: 0.0, y: 0.0, width: 2.0, height: 2.0 }), ..record(bad.clone(), 1) },
             Record { region: Some(Region { x: 1.0, y: 0.0, width: 1.0, height: 2.0 }), ..record(c, 2) },
         ];
-        let message = err(Decoder { side: 2, skip_corrupt: false }.decode(&records, true).map(|_| ()));
+        let message = err(stored(2, false, &records, true).map(|_| ()));
         assert!(message.starts_with("corrupt image") && message.contains("bad.jpg"), "{message}");
-        let decoded = ok(Decoder { side: 2, skip_corrupt: true }.decode(&records, true));
+        let (decoded, images, masks) = ok(stored(2, true, &records, true));
         assert_eq!(decoded.skipped, vec![bad]);
         assert_eq!(decoded.split.labels, vec![0, 2]);
-        assert_eq!(decoded.split.images, [vec![10u8; 12], vec![200u8; 12]].concat());
-        assert_eq!(decoded.split.masks, Some(vec![1, 0, 1, 0, 0, 1, 0, 1]));
-        let missing = err(Decoder { side: 2, skip_corrupt: true }.decode(&[record(dir.path().join("gone.png"), 0)], false).map(|_| ()));
+        assert_eq!(images, [vec![10u8; 12], vec![200u8; 12]].concat());
+        assert_eq!(masks, Some(vec![1, 0, 1, 0, 0, 1, 0, 1]));
+        let missing = err(stored(2, true, &[record(dir.path().join("gone.png"), 0)], false).map(|_| ()));
         assert!(missing.starts_with("missing file") && missing.contains("gone.png"), "{missing}");
     }
 }

@@ -2,7 +2,7 @@
 //! (stdlib/data/uci-digits, CC BY 4.0) is compiled into the worker; `root` reads another copy.
 //! Even/odd task: class 0 even, class 1 odd; the ten digits are the concept labels.
 
-use super::super::data::{Meta, RawSplit};
+use super::super::data::{Meta, RawSplit, Rows};
 use super::super::{io_error, Context, Result, StageError};
 use lthlang::check::Value;
 use rand::seq::SliceRandom;
@@ -57,23 +57,20 @@ pub fn artifact(ctx: &Context) -> Result<(Meta, BTreeMap<&'static str, RawSplit>
     let (test, rest) = order.split_at(n_test);
     let (val, train) = rest.split_at(n_val);
     let build = |indices: &[usize]| {
-        let mut split = RawSplit {
-            images: Vec::with_capacity(indices.len() * 3 * side * side),
-            labels: Vec::new(),
-            concepts: Some(Vec::new()),
-            masks: None,
-        };
+        let mut images = Vec::with_capacity(indices.len() * 3 * side * side);
+        let mut split = RawSplit { images: Rows::Memory(Vec::new()), labels: Vec::new(), concepts: Some(Vec::new()), masks: None };
         for &i in indices {
             let (pixels, digit) = &rows[i];
             let plane = upscale(pixels, side);
             for _ in 0..3 {
-                split.images.extend_from_slice(&plane);
+                images.extend_from_slice(&plane);
             }
             split.labels.push(if even_odd { i64::from(digit % 2) } else { i64::from(*digit) });
             if let Some(c) = split.concepts.as_mut() {
                 c.extend((0..10).map(|d| if d == *digit { 1.0f32 } else { 0.0 }));
             }
         }
+        split.images = Rows::Memory(images);
         split
     };
     let (class_names, class_concepts) = if even_odd {

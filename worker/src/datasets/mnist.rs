@@ -7,7 +7,7 @@
 //! three channels, resized to `image` when that is not 28. The t10k files are the test split;
 //! validation is `val` of the training images, per digit, drawn with the seed.
 
-use super::super::data::{Meta, RawSplit};
+use super::super::data::{Meta, RawSplit, Rows};
 use super::super::{io_error, Context, Result, StageError};
 use super::partition::Partition;
 use super::table::missing_file;
@@ -126,7 +126,7 @@ fn split(images: &Idx, labels: &[i64], indices: &[usize], side: usize) -> RawSpl
             channel.copy_from_slice(&grey);
         }
     });
-    RawSplit { images: out, labels: indices.iter().map(|i| labels[*i]).collect(), concepts: None, masks: None }
+    RawSplit { images: Rows::Memory(out), labels: indices.iter().map(|i| labels[*i]).collect(), concepts: None, masks: None }
 }
 
 pub fn build(config: &Config) -> Result<(Meta, BTreeMap<&'static str, RawSplit>)> {
@@ -193,18 +193,18 @@ mod tests {
         assert_eq!(meta.splits.values().copied().collect::<Vec<_>>(), vec![5, 10, 10]);
         let test = &splits["test"];
         assert_eq!(test.labels, vec![0, 1, 2, 3, 4]);
-        assert_eq!(test.images[3 * 16 * 2..3 * 16 * 3], vec![20u8; 48]);
+        assert_eq!(test.images.bytes()[3 * 16 * 2..3 * 16 * 3], vec![20u8; 48]);
         // Validation: one of each digit's two training images.
         let mut val = splits["val"].labels.clone();
         val.sort_unstable();
         assert_eq!(val, (0..10).collect::<Vec<i64>>());
         for (i, label) in splits["train"].labels.iter().enumerate() {
-            let value = splits["train"].images[i * 48];
+            let value = splits["train"].images.bytes()[i * 48];
             assert_eq!(i64::from(value / 10) % 10, *label);
         }
         let (_, resized) = ok(build(&Config { root: dir.path().to_owned(), image: 8, val: 0.5, seed: 0 }));
-        assert_eq!(resized["test"].images.len(), 5 * 3 * 64);
-        assert!(resized["test"].images[3 * 64..6 * 64].iter().all(|v| *v == 10), "a flat image stays flat");
+        assert_eq!(resized["test"].images.bytes().len(), 5 * 3 * 64);
+        assert!(resized["test"].images.bytes()[3 * 64..6 * 64].iter().all(|v| *v == 10), "a flat image stays flat");
     }
 
     #[test]

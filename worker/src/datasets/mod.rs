@@ -60,7 +60,7 @@ fn seed(ctx: &Context) -> Result<u64> {
 
 /// The decoder the `image` and `skip_corrupt` fields ask for.
 fn decoder(ctx: &Context) -> Result<decoder::Decoder> {
-    Ok(decoder::Decoder { side: count(ctx, "image")?, skip_corrupt: ctx.boolean("skip_corrupt")? })
+    Ok(decoder::Decoder { side: count(ctx, "image")?, skip_corrupt: ctx.boolean("skip_corrupt")?, out: ctx.request.output.clone() })
 }
 
 /// Whether a file name has an image extension the decoder reads (`.jpg`, `.jpeg`, `.png`, any case).
@@ -85,10 +85,10 @@ fn shapes_artifact(ctx: &Context) -> Result<(Meta, BTreeMap<&'static str, RawSpl
     ctx.progress(format!("drawing {} synthetic images", config.train + config.val + config.test));
     let generated = shapes::generate(&config).map_err(StageError)?;
     let raw = |split: shapes::Split| RawSplit {
-        images: split.images,
+        images: data::Rows::Memory(split.images),
         labels: split.labels,
         concepts: Some(split.concepts),
-        masks: Some(split.masks),
+        masks: Some(data::Rows::Memory(split.masks)),
     };
     let meta = Meta {
         classes: config.classes,
@@ -129,6 +129,7 @@ mod tests {
             partial: output.join("partial"),
             output,
             device: "cpu".to_owned(),
+            smoke: None,
         }
     }
 
@@ -163,7 +164,7 @@ mod tests {
         assert_eq!(data.meta.splits.values().sum::<usize>(), 16);
         let train = ok(data.split("train"));
         let n = train.len();
-        assert_eq!(train.images.size(), vec![n, 3, 6, 6]);
+        assert_eq!(train.images().size(), vec![n, 3, 6, 6]);
         let index = Tensor::arange(n, (Kind::Int64, Device::Cpu));
         let (plain, labels) = ok(train.batch(&index));
         let mut rng = ChaCha8Rng::seed_from_u64(1);

@@ -513,6 +513,7 @@ mod tests {
             output: output.to_owned(),
             partial: output.join("partial"),
             device: "cpu".into(),
+            smoke: None,
         }
     }
 

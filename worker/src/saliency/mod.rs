@@ -143,7 +143,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let data = Dataset::load(&ctx.upstream(&selection.dataset)?.dir, ctx.device)?;
     let split = data.split(&selection.split)?;
     let rows = selection.rows(split.len());
-    let index = Tensor::f_from_slice(&rows)?.f_to_device(ctx.device)?;
+    let index = Tensor::f_from_slice(&rows)?;
     let (x, labels) = split.batch(&index)?;
     ctx.progress(format!("{} of {} images at `{layer}`", method.name(), rows.len()));
     let maps = explain(&net, method, layer, &x, &labels, target, score_batch)?;
@@ -171,7 +171,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     for dir in [&image_dir, &heat_dir] {
         std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
     }
-    let images = split.images.f_index_select(0, &index)?.f_to_device(tch::Device::Cpu)?.f_contiguous()?;
+    let images = split.images_at(&index)?.f_to_device(tch::Device::Cpu)?.f_contiguous()?;
     let heat = maps.normalised.f_to_device(tch::Device::Cpu)?.f_contiguous()?;
     for (i, row) in rows.iter().enumerate() {
         let i = i64::try_from(i).unwrap_or(0);

@@ -202,7 +202,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let data = Dataset::load(&ctx.upstream(&selection.dataset)?.dir, ctx.device)?;
     let split = data.split(&selection.split)?;
     let rows = selection.rows(split.len());
-    let (x, labels) = split.batch(&Tensor::f_from_slice(&rows)?.f_to_device(ctx.device)?)?;
+    let (x, labels) = split.batch(&Tensor::f_from_slice(&rows)?)?;
     let labels: Vec<i64> = Vec::<i64>::try_from(labels.f_to_device(tch::Device::Cpu)?)?;
 
     let mut rng = ChaCha8Rng::seed_from_u64(ctx.request.seed);

@@ -92,7 +92,7 @@ fn tiny_data(n: i64) -> Dataset {
         skipped: 0,
         ..Meta::default()
     };
-    let split = Split { images, labels, concepts: None, masks: None };
+    let split = Split::in_memory(images, labels, Device::Cpu);
     Dataset { meta, splits: BTreeMap::from([("train".to_owned(), split)]) }
 }
 
@@ -109,6 +109,7 @@ fn request(partial: &Path) -> lthlang::exec::job::NodeRequest {
         output: partial.to_path_buf(),
         partial: partial.to_path_buf(),
         device: "cpu".to_owned(),
+        smoke: None,
     }
 }
 
