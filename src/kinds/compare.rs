@@ -18,7 +18,8 @@ pub const SALIENCY_OPTIONS: &[FieldSpec] = &[
 pub const METHODS: &[Method] = &[Method {
     category: Category::Compare,
     name: "compare",
-    version: 2,
+    // 3: concepts ranked by importance on the standardised scale, listed by the share rule.
+    version: 3,
     output: Output::Comparison,
     fields: &[
         FieldSpec::required("at", Ty::Sparsities, "weights remaining at the rounds to compare; each must match a round"),

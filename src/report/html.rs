@@ -8,7 +8,7 @@
 use super::number_format::{metric, optional_metric, percent, seconds, weights};
 use super::plots::{Line, LinePlot, Marker, Point, YScale};
 use super::run_context::RunContext;
-use crate::compare::format::{ClassConcepts, ClassRound, Compare, Concepts, Faithfulness, Intervals, Role, Saliency, Series};
+use crate::compare::format::{ClassConcepts, ClassRound, Compare, Concepts, Faithfulness, FitStatus, Intervals, Role, Saliency, Series};
 use base64::Engine as _;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -268,14 +268,19 @@ fn metric_line<T: Intervals>(
 }
 
 fn concepts_section(concepts: &Concepts, reference_round: u32, axis_shares: &[f64]) -> String {
+    let scale = if concepts.scale.is_empty() { "PCBM weight".to_owned() } else { concepts.scale.clone() };
     let mut html = format!(
-        "<section id=\"concepts\">\n<h2>Concepts of <code>{}</code></h2>\n<p>The top {} concepts by PCBM weight for each class, and the strongest negative ones; <mark class=\"changed\">marked</mark> concepts are not among the class's top {} at round {reference_round} (the reference).</p>\n",
+        "<section id=\"concepts\">\n<h2>Concepts of <code>{}</code></h2>\n<p>The top {} concepts of each class by importance, and the strongest negative ones; <mark class=\"changed\">marked</mark> concepts are not among the class's top {} at round {reference_round} (the reference). Importance is the {}. A concept is listed only when its importance is non-zero and at least {} of the row's largest |importance|, so a list may be shorter than {}; concepts tied exactly at the last place are all listed.</p>\n",
         escape(&concepts.stage),
         concepts.top,
-        concepts.top
+        concepts.top,
+        escape(&scale),
+        percent(concepts.listed_share),
+        concepts.top,
     );
+    html += &fits_table(concepts);
     for class in &concepts.classes {
-        html += &class_table(class, concepts.top, reference_round);
+        html += &class_table(class, reference_round);
     }
 
     let rows = &concepts.consistency;
@@ -373,13 +378,42 @@ fn concepts_section(concepts: &Concepts, reference_round: u32, axis_shares: &[f6
     html + "</section>\n"
 }
 
+/// How each round's PCBM fit ended; a fit stopped by its budget short of the optimality
+/// tolerance is marked, since its weights and lists may still change.
+fn fits_table(concepts: &Concepts) -> String {
+    if concepts.fits.is_empty() {
+        return String::new();
+    }
+    let stopped: Vec<&FitStatus> = concepts.fits.iter().filter(|f| !f.converged).collect();
+    let mut html = if stopped.is_empty() {
+        "<p>Every PCBM fit converged to the optimality tolerance.</p>\n".to_owned()
+    } else {
+        format!(
+            "<p class=\"missing\"><mark class=\"changed\">{} of {} PCBM fits stopped short of the optimality tolerance</mark> (rounds {}): their weights and lists may change with a larger budget (`epochs`).</p>\n",
+            stopped.len(),
+            concepts.fits.len(),
+            stopped.iter().map(|f| f.round.to_string()).collect::<Vec<_>>().join(", ")
+        )
+    };
+    html += "<table class=\"fits\">\n<tr><th>round</th><th>exact zeros</th><th>KKT violation</th><th>fit</th></tr>\n";
+    for fit in &concepts.fits {
+        let status = if fit.converged { "converged".to_owned() } else { "<mark class=\"changed\">not converged</mark>".to_owned() };
+        let kkt = fit.kkt_violation.map_or_else(|| "–".to_owned(), |v| format!("{v:.1e}"));
+        html += &format!(
+            "<tr><td class=\"number\">{}</td><td class=\"number\">{} of {}</td><td class=\"number\">{kkt}</td><td>{status}</td></tr>\n",
+            fit.round, fit.zeros, fit.weights
+        );
+    }
+    html + "</table>\n"
+}
+
 /// One class: a column per round, its top concepts in each, changes against the reference marked.
-fn class_table(class: &ClassConcepts, top: usize, reference_round: u32) -> String {
+fn class_table(class: &ClassConcepts, reference_round: u32) -> String {
     let mut rounds: Vec<&ClassRound> = class.rounds.iter().collect();
     rounds.sort_by_key(|r| r.round);
     let reference = rounds.iter().find(|r| r.round == reference_round);
     let reference_names = |list: fn(&ClassRound) -> &Vec<(String, f64)>| -> Option<BTreeSet<&str>> {
-        reference.map(|r| list(r).iter().take(top).map(|(name, _)| name.as_str()).collect())
+        reference.map(|r| list(r).iter().map(|(name, _)| name.as_str()).collect())
     };
     let positive_reference = reference_names(|r| &r.positive);
     let negative_reference = reference_names(|r| &r.negative);
@@ -395,10 +429,10 @@ fn class_table(class: &ClassConcepts, top: usize, reference_round: u32) -> Strin
     html += "</tr>\n<tr>";
     for round in &rounds {
         html += "<td>";
-        html += &concept_list(&round.positive, top, positive_reference.as_ref(), reference_round);
+        html += &concept_list(&round.positive, positive_reference.as_ref(), reference_round);
         if !round.negative.is_empty() {
             html += "<div class=\"against\">against:";
-            html += &concept_list(&round.negative, top, negative_reference.as_ref(), reference_round);
+            html += &concept_list(&round.negative, negative_reference.as_ref(), reference_round);
             html += "</div>";
         }
         html += "</td>";
@@ -406,9 +440,10 @@ fn class_table(class: &ClassConcepts, top: usize, reference_round: u32) -> Strin
     html + "</tr>\n</table>\n"
 }
 
-fn concept_list(concepts: &[(String, f64)], top: usize, reference: Option<&BTreeSet<&str>>, reference_round: u32) -> String {
+fn concept_list(concepts: &[(String, f64)], reference: Option<&BTreeSet<&str>>, reference_round: u32) -> String {
     let mut html = String::from("<ol class=\"concepts\">");
-    for (name, weight) in concepts.iter().take(top) {
+    // Lists hold at most `top` concepts, more only through exact ties, which are all shown.
+    for (name, weight) in concepts {
         let shown = escape(name);
         let changed = reference.is_some_and(|names| !names.contains(name.as_str()));
         let label =
