@@ -75,8 +75,8 @@ pub const METHODS: &[Method] = &[
                 FieldSpec::optional(
                     "multiclass",
                     Ty::Word(&["ovr", "multinomial"]),
-                    "ovr",
-                    "one binary model per class (as published) or one softmax model",
+                    "multinomial",
+                    "one softmax model over the classes, or one binary model per class (`ovr`, as published)",
                 ),
             ],
             "post-hoc concept bottleneck: a sparse linear map from concept scores to classes",

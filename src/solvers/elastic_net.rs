@@ -394,6 +394,150 @@ impl Curvature {
     }
 }
 
+/// Most entries an explicit Hessian may hold (32 MB of f64); larger problems solve each Newton
+/// model matrix-free.
+const EXPLICIT_ENTRIES: usize = 4_000_000;
+/// Sweeps of one inner solve on an explicit Hessian at most (each costs O(parameters²), no data).
+const EXPLICIT_SWEEPS: usize = 2_000;
+
+/// The Hessian of the loss in the parameters (each output's weights, then its bias: C + 1 per
+/// output), formed in one pass over the examples when it is small enough.
+enum Hessian {
+    /// Independent outputs (one-vs-rest, least squares): one [C+1, C+1] block per output.
+    Blocks(Vec<Array2<f64>>),
+    /// Softmax: the whole [K(C+1), K(C+1)] matrix, outputs coupled.
+    Full(Array2<f64>),
+}
+
+impl Hessian {
+    /// `design` is [n, C+1]: the inputs and a column of ones.
+    fn form(curvature: &Curvature, diagonal: &Array2<f64>, design: &Array2<f64>) -> Option<Hessian> {
+        let (n, width) = design.dim();
+        let outputs = diagonal.nrows();
+        let scale = 1.0 / n as f64;
+        let weighted = |w: ndarray::ArrayView1<f64>| -> Array2<f64> {
+            let scaled = design * &w.insert_axis(Axis(1));
+            design.t().dot(&scaled) * scale
+        };
+        match curvature {
+            Curvature::Coupled { p, mass_p } => {
+                let size = outputs * width;
+                if size * size > EXPLICIT_ENTRIES {
+                    return None;
+                }
+                let mut full = Array2::zeros((size, size));
+                for k in 0..outputs {
+                    for l in k..outputs {
+                        // m p_k (δ_kl − p_l), per example.
+                        let w = if k == l { diagonal.row(k).to_owned() } else { -(&mass_p.row(k) * &p.row(l)) };
+                        let block = weighted(w.view());
+                        full.slice_mut(ndarray::s![k * width..(k + 1) * width, l * width..(l + 1) * width]).assign(&block);
+                        if k != l {
+                            full.slice_mut(ndarray::s![l * width..(l + 1) * width, k * width..(k + 1) * width]).assign(&block.t());
+                        }
+                    }
+                }
+                Some(Hessian::Full(full))
+            }
+            Curvature::Diagonal { .. } | Curvature::Identity => {
+                if outputs * width * width > EXPLICIT_ENTRIES {
+                    return None;
+                }
+                Some(Hessian::Blocks((0..outputs).map(|k| weighted(diagonal.row(k))).collect()))
+            }
+        }
+    }
+
+    /// Entry (i, j) of parameter i = (k, a) and j = (l, b), given as (output, index) pairs.
+    fn entry(&self, width: usize, (k, a): (usize, usize), (l, b): (usize, usize)) -> f64 {
+        match self {
+            Hessian::Blocks(blocks) => {
+                if k == l {
+                    blocks[k][[a, b]]
+                } else {
+                    0.0
+                }
+            }
+            Hessian::Full(full) => full[[k * width + a, l * width + b]],
+        }
+    }
+
+    /// Adds `delta` times parameter (k, a)'s column to the model gradient `q` [K, C+1].
+    fn add_column(&self, width: usize, (k, a): (usize, usize), delta: f64, q: &mut Array2<f64>) {
+        match self {
+            Hessian::Blocks(blocks) => q.row_mut(k).scaled_add(delta, &blocks[k].column(a)),
+            Hessian::Full(full) => {
+                let column = full.column(k * width + a);
+                for (l, mut row) in q.rows_mut().into_iter().enumerate() {
+                    row.scaled_add(delta, &column.slice(ndarray::s![l * width..(l + 1) * width]));
+                }
+            }
+        }
+    }
+}
+
+/// Minimises the Newton model g·Δ + ½ΔᵀHΔ + penalty(W + Δ_W) over the active weights and every
+/// bias by cyclic coordinate descent on the explicit Hessian, until the model's own optimality
+/// violation is at most `target`. Returns the step [K, C+1] (weights, then bias).
+fn solve_model(
+    hessian: &Hessian,
+    penalty: &Penalty,
+    weight: &Array2<f64>,
+    gradient: &Array2<f64>,
+    active: &[Vec<usize>],
+    target: f64,
+) -> Array2<f64> {
+    let (outputs, width) = gradient.dim();
+    let inputs = width - 1;
+    let (l1, l2) = (penalty.l1(), penalty.l2());
+    let mut step = Array2::<f64>::zeros((outputs, width));
+    let mut q = gradient.clone();
+    let coordinates: Vec<(usize, usize)> =
+        (0..outputs).flat_map(|k| active[k].iter().map(move |&j| (k, j)).chain(std::iter::once((k, inputs)))).collect();
+    for _ in 0..EXPLICIT_SWEEPS {
+        for &(k, j) in &coordinates {
+            let h = hessian.entry(width, (k, j), (k, j));
+            let delta = if j == inputs {
+                if h <= 0.0 {
+                    continue;
+                }
+                -q[[k, j]] / h
+            } else {
+                let denominator = h + 2.0 * l2;
+                if denominator <= 0.0 {
+                    continue;
+                }
+                let old = weight[[k, j]] + step[[k, j]];
+                let v = h * old - q[[k, j]];
+                let new = if v.abs() <= l1 { 0.0 } else { v.signum() * (v.abs() - l1) / denominator };
+                new - old
+            };
+            if delta != 0.0 && delta.is_finite() {
+                step[[k, j]] += delta;
+                hessian.add_column(width, (k, j), delta, &mut q);
+            }
+        }
+        let mut worst = 0.0f64;
+        for &(k, j) in &coordinates {
+            let g = q[[k, j]];
+            worst = worst.max(if j == inputs {
+                g.abs()
+            } else {
+                let w = weight[[k, j]] + step[[k, j]];
+                if w == 0.0 {
+                    (g.abs() - l1).max(0.0)
+                } else {
+                    (g + 2.0 * l2 * w + l1 * w.signum()).abs()
+                }
+            });
+        }
+        if worst <= target {
+            break;
+        }
+    }
+    step
+}
+
 impl ElasticNet {
     /// Fits `x` [n, C] to `y` [n, K], starting from W = 0 and the optimal bias for it (so a λ
     /// above [`lambda_max`] is solved at once).
@@ -430,6 +574,8 @@ impl ElasticNet {
             None => LinearModel { weight: Array2::zeros((outputs, inputs)), bias: loss.at_zero_weight(y).0 },
         };
         let columns = x.t().as_standard_layout().into_owned();
+        let mut design = Array2::ones((n, inputs + 1));
+        design.slice_mut(ndarray::s![.., ..inputs]).assign(&x);
         let squares = x.mapv(|v| v * v);
         let scale = 1.0 / n as f64;
         let (l1, l2) = (penalty.l1(), penalty.l2());
@@ -462,53 +608,70 @@ impl ElasticNet {
             let hessian_bias = diagonal.sum_axis(Axis(1)) * scale;
             let active: Vec<Vec<usize>> =
                 (0..outputs).map(|k| (0..inputs).filter(|&j| model.weight[[k, j]] != 0.0 || gw[[k, j]].abs() > l1).collect()).collect();
-            let mut step_weight = Array2::<f64>::zeros((outputs, inputs));
-            let mut step_bias = Array1::<f64>::zeros(outputs);
-            let mut dz = Array2::<f64>::zeros((outputs, n));
-            let mut s = vec![0.0; n];
-            let mut first_move = None;
-            for _ in 0..INNER_SWEEPS {
-                let mut largest = 0.0f64;
-                for k in 0..outputs {
-                    for &j in &active[k] {
-                        let xj = columns.row(j);
-                        let xj = xj.as_slice().expect("rows of standard-layout arrays are contiguous");
-                        let h = hessian_weight[[k, j]];
-                        let denominator = h + 2.0 * l2;
-                        if denominator <= 0.0 {
-                            continue;
-                        }
-                        let mut dzk = dz.row_mut(k);
-                        let dzk = dzk.as_slice_mut().expect("rows of standard-layout arrays are contiguous");
-                        let slope = gw[[k, j]] + scale * curvature.slope(k, xj, dzk, &s);
-                        let old = model.weight[[k, j]] + step_weight[[k, j]];
-                        let v = h * old - slope;
-                        let new = if v.abs() <= l1 { 0.0 } else { v.signum() * (v.abs() - l1) / denominator };
-                        let delta = new - old;
-                        if delta != 0.0 {
-                            step_weight[[k, j]] += delta;
-                            curvature.shift(k, delta, xj, dzk, &mut s);
-                            largest = largest.max(delta.abs() * h.sqrt());
-                        }
-                    }
-                    let h = hessian_bias[k];
-                    if h > 0.0 {
-                        let mut dzk = dz.row_mut(k);
-                        let dzk = dzk.as_slice_mut().expect("rows of standard-layout arrays are contiguous");
-                        let delta = -(gb[k] + scale * curvature.slope(k, &ones, dzk, &s)) / h;
-                        if delta != 0.0 && delta.is_finite() {
-                            step_bias[k] += delta;
-                            curvature.shift(k, delta, &ones, dzk, &mut s);
-                            largest = largest.max(delta.abs() * h.sqrt());
-                        }
-                    }
-                }
+            let (step_weight, step_bias, dz) = if let Some(hessian) = Hessian::form(&curvature, &diagonal, &design) {
                 passes += 1;
-                let first = *first_move.get_or_insert(largest);
-                if largest <= INNER_SHARE * first || passes >= self.max_passes {
-                    break;
+                let mut gradient = Array2::zeros((outputs, inputs + 1));
+                gradient.slice_mut(ndarray::s![.., ..inputs]).assign(&gw);
+                gradient.column_mut(inputs).assign(&gb);
+                // Inexact Newton: the model is solved more precisely the closer the fit is to
+                // its optimum, which keeps the outer convergence superlinear.
+                let target = (kkt * kkt.sqrt().min(0.1)).max(0.01 * self.tolerance);
+                let step = solve_model(&hessian, &penalty, &model.weight, &gradient, &active, target);
+                let step_weight = step.slice(ndarray::s![.., ..inputs]).to_owned();
+                let step_bias = step.column(inputs).to_owned();
+                let dz = x.dot(&step_weight.t()) + &step_bias;
+                (step_weight, step_bias, dz)
+            } else {
+                let mut step_weight = Array2::<f64>::zeros((outputs, inputs));
+                let mut step_bias = Array1::<f64>::zeros(outputs);
+                let mut dz = Array2::<f64>::zeros((outputs, n));
+                let mut s = vec![0.0; n];
+                let mut first_move = None;
+                for _ in 0..INNER_SWEEPS {
+                    let mut largest = 0.0f64;
+                    for k in 0..outputs {
+                        for &j in &active[k] {
+                            let xj = columns.row(j);
+                            let xj = xj.as_slice().expect("rows of standard-layout arrays are contiguous");
+                            let h = hessian_weight[[k, j]];
+                            let denominator = h + 2.0 * l2;
+                            if denominator <= 0.0 {
+                                continue;
+                            }
+                            let mut dzk = dz.row_mut(k);
+                            let dzk = dzk.as_slice_mut().expect("rows of standard-layout arrays are contiguous");
+                            let slope = gw[[k, j]] + scale * curvature.slope(k, xj, dzk, &s);
+                            let old = model.weight[[k, j]] + step_weight[[k, j]];
+                            let v = h * old - slope;
+                            let new = if v.abs() <= l1 { 0.0 } else { v.signum() * (v.abs() - l1) / denominator };
+                            let delta = new - old;
+                            if delta != 0.0 {
+                                step_weight[[k, j]] += delta;
+                                curvature.shift(k, delta, xj, dzk, &mut s);
+                                largest = largest.max(delta.abs() * h.sqrt());
+                            }
+                        }
+                        let h = hessian_bias[k];
+                        if h > 0.0 {
+                            let mut dzk = dz.row_mut(k);
+                            let dzk = dzk.as_slice_mut().expect("rows of standard-layout arrays are contiguous");
+                            let delta = -(gb[k] + scale * curvature.slope(k, &ones, dzk, &s)) / h;
+                            if delta != 0.0 && delta.is_finite() {
+                                step_bias[k] += delta;
+                                curvature.shift(k, delta, &ones, dzk, &mut s);
+                                largest = largest.max(delta.abs() * h.sqrt());
+                            }
+                        }
+                    }
+                    passes += 1;
+                    let first = *first_move.get_or_insert(largest);
+                    if largest <= INNER_SHARE * first || passes >= self.max_passes {
+                        break;
+                    }
                 }
-            }
+
+                (step_weight, step_bias, dz.t().to_owned())
+            };
 
             // The decrease the quadratic model predicts, without its (non-negative) curvature
             // term: the Armijo reference of Tseng & Yun.
@@ -518,7 +681,6 @@ impl ElasticNet {
                 // No descent direction: the model's minimiser is the current point to rounding.
                 return Ok(finish(model, false, passes));
             }
-            let dz = dz.t();
             let slack = 1e-15 * objective.abs().max(1.0);
             let mut alpha = 1.0;
             let mut accepted = false;
