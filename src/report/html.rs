@@ -8,7 +8,7 @@
 use super::number_format::{metric, optional_metric, percent, seconds, weights};
 use super::plots::{Line, LinePlot, Marker, Point, YScale};
 use super::run_context::RunContext;
-use crate::compare::format::{ClassConcepts, ClassRound, Compare, Concepts, Faithfulness, FitStatus, Intervals, Role, Saliency, Series};
+use crate::compare::format::{ClassConcepts, ClassRound, Compare, Concepts, Faithfulness, Intervals, Role, Saliency, Series};
 use base64::Engine as _;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -384,23 +384,17 @@ fn fits_table(concepts: &Concepts) -> String {
     if concepts.fits.is_empty() {
         return String::new();
     }
-    let stopped: Vec<&FitStatus> = concepts.fits.iter().filter(|f| !f.converged).collect();
-    let mut html = if stopped.is_empty() {
-        "<p>Every PCBM fit converged to the optimality tolerance.</p>\n".to_owned()
+    let stopped = concepts.fits.iter().any(|f| !f.converged);
+    let mut html = if stopped {
+        "<p class=\"missing\"><mark class=\"changed\">Some PCBM fits stopped short of the optimality tolerance</mark> (marked below): their weights and lists may change with a larger budget (`epochs`).</p>\n".to_owned()
     } else {
-        format!(
-            "<p class=\"missing\"><mark class=\"changed\">{} of {} PCBM fits stopped short of the optimality tolerance</mark> (rounds {}): their weights and lists may change with a larger budget (`epochs`).</p>\n",
-            stopped.len(),
-            concepts.fits.len(),
-            stopped.iter().map(|f| f.round.to_string()).collect::<Vec<_>>().join(", ")
-        )
+        "<p>Every PCBM fit converged to the optimality tolerance.</p>\n".to_owned()
     };
-    html += "<table class=\"fits\">\n<tr><th>round</th><th>exact zeros</th><th>KKT violation</th><th>fit</th></tr>\n";
+    html += "<table class=\"fits\">\n<tr><th>round</th><th>exact zeros</th><th>fit</th></tr>\n";
     for fit in &concepts.fits {
         let status = if fit.converged { "converged".to_owned() } else { "<mark class=\"changed\">not converged</mark>".to_owned() };
-        let kkt = fit.kkt_violation.map_or_else(|| "–".to_owned(), |v| format!("{v:.1e}"));
         html += &format!(
-            "<tr><td class=\"number\">{}</td><td class=\"number\">{} of {}</td><td class=\"number\">{kkt}</td><td>{status}</td></tr>\n",
+            "<tr><td class=\"number\">{}</td><td class=\"number\">{} of {}</td><td>{status}</td></tr>\n",
             fit.round, fit.zeros, fit.weights
         );
     }

@@ -581,7 +581,7 @@ impl ElasticNet {
         let (l1, l2) = (penalty.l1(), penalty.l2());
         let ones = vec![1.0; n];
         let mut z = model.outputs(x);
-        let (mut iterations, mut passes) = (0, 0);
+        let (mut iterations, mut passes, mut stalls) = (0, 0, 0);
         loop {
             let (smooth, residual) = loss.value_and_residual(&z, y);
             let objective = smooth + penalty.value(&model.weight);
@@ -677,10 +677,18 @@ impl ElasticNet {
             // term: the Armijo reference of Tseng & Yun.
             let moved = &model.weight + &step_weight;
             let predicted = (&gw * &step_weight).sum() + gb.dot(&step_bias) + penalty.value(&moved) - penalty.value(&model.weight);
+            // Within rounding of the optimum the predicted decrease (a difference of penalties
+            // of order 1) can round to zero or above: the step is then taken when it does not
+            // raise the objective beyond rounding, and three such steps in a row end the fit.
             if !(predicted < 0.0) {
-                // No descent direction: the model's minimiser is the current point to rounding.
-                return Ok(finish(model, false, passes));
+                stalls += 1;
+                if stalls >= 3 {
+                    return Ok(finish(model, false, passes));
+                }
+            } else {
+                stalls = 0;
             }
+            let predicted = predicted.min(0.0);
             let slack = 1e-15 * objective.abs().max(1.0);
             let mut alpha = 1.0;
             let mut accepted = false;
