@@ -680,7 +680,7 @@ impl ElasticNet {
             // Within rounding of the optimum the predicted decrease (a difference of penalties
             // of order 1) can round to zero or above: the step is then taken when it does not
             // raise the objective beyond rounding, and three such steps in a row end the fit.
-            if !(predicted < 0.0) {
+            if predicted.is_nan() || predicted >= 0.0 {
                 stalls += 1;
                 if stalls >= 3 {
                     return Ok(finish(model, false, passes));
