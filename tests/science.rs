@@ -94,7 +94,8 @@ fn the_study_on_shapes_beats_chance_repeats_exactly_and_its_explanations_beat_th
         out
     };
     let concept_names: Vec<&str> = meta["concept_names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    for id in ["ceil"] {
+    {
+        let id = "ceil";
         for table in compare_json(first.path(), &metrics, id)["concepts"]["classes"].as_array().unwrap() {
             let class = table["class"].as_str().unwrap();
             let index = meta["class_names"].as_array().unwrap().iter().position(|c| c == class).unwrap();
