@@ -3,6 +3,8 @@
 # shellcheck shell=bash
 LTHLANG_TORCH_ENV=$("$(dirname "${BASH_SOURCE[0]}")/setup-torch.sh")
 export LTHLANG_TORCH_ENV
+# scikit-learn and SciPy, the references the solver cross-checks run against (tests fail without them).
+"$(dirname "${BASH_SOURCE[0]}")/setup-python-refs.sh" "$LTHLANG_TORCH_ENV"
 export VIRTUAL_ENV="$LTHLANG_TORCH_ENV"
 export PATH="$LTHLANG_TORCH_ENV/bin:$PATH"
 export LIBTORCH_USE_PYTORCH=1

@@ -73,6 +73,16 @@ pub struct Concepts {
     /// The PCBM stage whose weights are compared.
     pub stage: String,
     pub top: usize,
+    /// A concept is listed only at this share of its row's largest |importance| or above.
+    #[serde(default)]
+    pub listed_share: f64,
+    /// What the listed numbers are, in words (the importance's scale; see
+    /// `metrics::concept_importance`).
+    #[serde(default)]
+    pub scale: String,
+    /// How each round's fit of the first seed ended.
+    #[serde(default)]
+    pub fits: Vec<FitStatus>,
     /// The round every other round is compared with.
     #[serde(default)]
     pub reference_round: u32,
@@ -86,13 +96,27 @@ pub struct Concepts {
     pub random_fidelity: Option<Vec<Fidelity>>,
 }
 
+/// How a PCBM's fit ended: converged to the optimality tolerance or stopped by its budget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitStatus {
+    pub round: u32,
+    pub converged: bool,
+    pub kkt_violation: Option<f64>,
+    /// Exact zeros among the weights, and the weights.
+    pub zeros: u64,
+    pub weights: u64,
+    /// `ovr` or `multinomial`.
+    #[serde(default)]
+    pub multiclass: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassConcepts {
     pub class: String,
     pub rounds: Vec<ClassRound>,
 }
 
-/// A class's top concepts at one round: (concept name, PCBM weight), strongest first.
+/// A class's listed concepts at one round: (concept name, importance), strongest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassRound {
     pub round: u32,

@@ -12,11 +12,11 @@ pub mod format;
 use crate::check::Value;
 use crate::exec::job::{NodeRequest, Upstream};
 use crate::kinds::Category;
-use crate::metrics::{consistency, ground_truth, summary};
+use crate::metrics::{concept_importance, consistency, ground_truth, summary};
 use artifacts::{metrics, Array, Result};
 use format::{
-    ClassConcepts, ClassRound, Compare, ConceptConsistency, Concepts, Faithfulness, Fidelity, Localisation, Overlay, Role, RoundRow,
-    Saliency, SaliencyConsistency, SaliencyImage, Series, SeriesPoint,
+    ClassConcepts, ClassRound, Compare, ConceptConsistency, Concepts, Faithfulness, Fidelity, FitStatus, Localisation, Overlay, Role,
+    RoundRow, Saliency, SaliencyConsistency, SaliencyImage, Series, SeriesPoint,
 };
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -181,16 +181,12 @@ impl DatasetFacts {
     }
 }
 
-/// Concept names with their weights, strongest first.
-type Ranked = Vec<(String, f64)>;
-
-/// Top-k (positive) and bottom-k (negative) concepts of a weight row, with their weights.
-fn top_concepts(row: &[f64], names: &[String], k: usize) -> (Ranked, Ranked) {
-    let mut order: Vec<usize> = (0..row.len()).collect();
-    order.sort_by(|a, b| row[*b].total_cmp(&row[*a]).then(a.cmp(b)));
+/// The concepts a row of importances lists, positive and negative, with their importances
+/// (the rule of [`concept_importance`]).
+fn top_concepts(row: &[f64], names: &[String], k: usize) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
     let named = |i: usize| (names.get(i).cloned().unwrap_or_else(|| format!("concept {i}")), row[i]);
-    let positive = order.iter().take(k).filter(|i| row[**i] > 0.0).map(|i| named(*i)).collect();
-    let negative = order.iter().rev().take(k).filter(|i| row[**i] < 0.0).map(|i| named(*i)).collect();
+    let positive = concept_importance::listed_positive(row, k).into_iter().map(named).collect();
+    let negative = concept_importance::listed_negative(row, k).into_iter().map(named).collect();
     (positive, negative)
 }
 
@@ -239,23 +235,34 @@ impl Tally {
     }
 }
 
-/// A PCBM round's weights and its concept names.
+/// A PCBM round's concept importances (`importance` [classes × concepts] in `pcbm.safetensors`,
+/// see [`concept_importance`]), its concept names, and how its fit ended.
 struct ConceptModel {
-    weight: Array,
+    importance: Array,
     names: Vec<String>,
+    fit: FitStatus,
 }
 
 fn concept_model(request: &NodeRequest, pcbm: &Upstream) -> Result<ConceptModel> {
     let path = pcbm.dir.join("pcbm.safetensors");
     let mut tensors = artifacts::tensors(&path)?;
-    let weight = artifacts::take(&mut tensors, "weight", &path)?;
+    let importance = artifacts::take(&mut tensors, "importance", &path)?;
     let bank = pcbm.fields.get("concepts").and_then(Value::as_stage).unwrap_or_default();
     let bank_node = request.upstream.iter().find(|u| u.stage == bank && u.round == pcbm.round && seed_of(&u.id) == seed_of(&pcbm.id));
     let names = bank_node
         .and_then(|b| artifacts::json(&b.dir.join("bank.json")).ok())
         .and_then(|j| j["names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect()))
         .unwrap_or_default();
-    Ok(ConceptModel { weight, names })
+    let metrics = metrics(&pcbm.dir);
+    let fit = FitStatus {
+        round: pcbm.round.unwrap_or(0),
+        converged: metrics["converged"].as_bool().unwrap_or(false),
+        kkt_violation: metrics["kkt_violation"].as_f64(),
+        zeros: metrics["zeros"].as_u64().unwrap_or(0),
+        weights: metrics["weights"].as_u64().unwrap_or(0),
+        multiclass: metrics["multiclass"].as_str().unwrap_or_default().to_owned(),
+    };
+    Ok(ConceptModel { importance, names, fit })
 }
 
 fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<String, Value>) -> Result<Concepts> {
@@ -286,7 +293,7 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
         models.insert((m.seed.clone(), m.round), concept_model(request, m.node)?);
     }
     let rounds: Vec<u32> = models.keys().filter(|(s, _)| *s == first_seed).map(|(_, r)| *r).collect();
-    let classes = models.values().next().map_or(0, |m| m.weight.rows());
+    let classes = models.values().next().map_or(0, |m| m.importance.rows());
     let class_label = |c: usize| facts.class_label(c);
     let mut tables = Vec::new();
     for c in 0..classes {
@@ -297,7 +304,7 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
             .iter()
             .filter_map(|r| models.get(&(first_seed.clone(), *r)).map(|m| (r, m)))
             .map(|(r, m)| {
-                let (positive, negative) = top_concepts(m.weight.row(c), &m.names, k);
+                let (positive, negative) = top_concepts(m.importance.row(c), &m.names, k);
                 ClassRound { round: *r, weights_remaining: weights_at(&weights, *r), positive, negative }
             })
             .collect();
@@ -315,8 +322,8 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
             }
             if let Some(base) = models.get(&(seed.clone(), reference)) {
                 for c in 0..classes {
-                    let (a, b) = (base.weight.row(c), model.weight.row(c));
-                    tally.push("jaccard", seed, consistency::top_k_jaccard(a, b, k).unwrap_or(f64::NAN));
+                    let (a, b) = (base.importance.row(c), model.importance.row(c));
+                    tally.push("jaccard", seed, concept_importance::listed_jaccard(a, b, k).unwrap_or(f64::NAN));
                     tally.push("kendall_tau", seed, consistency::kendall_tau_b(a, b).unwrap_or(f64::NAN));
                     tally.push("cosine", seed, consistency::cosine(a, b).unwrap_or(f64::NAN));
                 }
@@ -324,7 +331,7 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
             // Fidelity needs the bank's concepts to be the dataset's named concepts.
             if !defining.is_empty() && model.names == *concept_names {
                 if let Ok(f) =
-                    ground_truth::concept_fidelity::concept_fidelity(&model.weight.values, concept_names.len(), &groups, defining)
+                    ground_truth::concept_fidelity::concept_fidelity(&model.importance.values, concept_names.len(), &groups, defining)
                 {
                     tally.push("recall_at_k", seed, f.mean_recall_at_k);
                     tally.push("fully_recovered", seed, f.share_fully_recovered);
@@ -354,9 +361,14 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
             });
         }
     }
+    let fits: Vec<FitStatus> = models.iter().filter(|((s, _), _)| *s == first_seed).map(|(_, m)| m.fit.clone()).collect();
+    let multiclass = fits.first().map(|f| f.multiclass.clone()).unwrap_or_default();
     Ok(Concepts {
         stage: stage.to_owned(),
         top: k,
+        listed_share: concept_importance::LISTED_SHARE,
+        scale: concept_importance::Multiclass::from_word(&multiclass).map(|m| m.scale().to_owned()).unwrap_or_default(),
+        fits,
         reference_round: reference,
         classes: tables,
         consistency: consistency_rows,
@@ -374,10 +386,10 @@ fn chance_fidelity(request: &NodeRequest, stage: &str) -> Vec<Fidelity> {
     let mut by_round: BTreeMap<u32, Vec<(f64, f64, f64)>> = BTreeMap::new();
     for m in members(request, stage) {
         let Ok(model) = concept_model(request, m.node) else { continue };
-        if names.is_empty() || model.weight.shape.get(1) != Some(&names.len()) || defining.is_empty() {
+        if names.is_empty() || model.importance.shape.get(1) != Some(&names.len()) || defining.is_empty() {
             continue;
         }
-        if let Ok(f) = ground_truth::concept_fidelity::concept_fidelity(&model.weight.values, names.len(), &groups, &defining) {
+        if let Ok(f) = ground_truth::concept_fidelity::concept_fidelity(&model.importance.values, names.len(), &groups, &defining) {
             by_round.entry(m.round).or_default().push((f.mean_recall_at_k, f.share_fully_recovered, f.mean_ranking_auc));
         }
     }

@@ -19,7 +19,8 @@ pub const METHODS: &[Method] = &[Method {
     category: Category::Compare,
     name: "compare",
     // 3: top-pixel IoU leaves pixels tied at the boundary out instead of breaking ties by index;
-    // integer `classes`, `saliency { metrics }` and the PCBM-accuracy column are honoured.
+    // integer `classes`, `saliency { metrics }` and the PCBM-accuracy column are honoured;
+    // concepts ranked by importance on the standardised scale, listed by the share rule.
     version: 3,
     output: Output::Comparison,
     fields: &[

@@ -48,21 +48,41 @@ const SCORECAM: &[FieldSpec] = &[
     FieldSpec::optional("batch", Ty::Int { min: 1, max: 4096 }, "32", "masked inputs per forward pass"),
 ];
 
+/// PCBM is at version 2: one-vs-rest fits, converged Newton fits, and the `importance` its
+/// consumers rank by (standardised weights) replace version 1's entries.
+const fn versioned(method: Method, version: u32) -> Method {
+    Method { version, ..method }
+}
+
 pub const METHODS: &[Method] = &[
-    explain(
-        "pcbm",
-        Output::ConceptModel,
-        &[
-            CONCEPTS,
-            FEATURES,
-            FieldSpec::optional("lambda", Ty::Float { min: 0.0, max: 1e3, open_min: false }, "1e-5", "strength of the elastic-net penalty"),
-            FieldSpec::optional("l1_ratio", Ty::Fraction { min: 0.0, max: 1.0 }, "0.99", "share of the penalty that is L1"),
-            EPOCHS,
-            LR,
-            FieldSpec::optional("batch", Ty::Int { min: 1, max: 65_536 }, "64", "examples per step"),
-            FieldSpec::optional("top", Ty::Int { min: 1, max: 1000 }, "3", "concepts listed per class"),
-        ],
-        "post-hoc concept bottleneck: a sparse linear map from concept scores to classes",
+    versioned(
+        explain(
+            "pcbm",
+            Output::ConceptModel,
+            &[
+                CONCEPTS,
+                FEATURES,
+                FieldSpec::optional(
+                    "lambda",
+                    Ty::Float { min: 0.0, max: 1e3, open_min: false },
+                    "1e-5",
+                    "strength of the elastic-net penalty",
+                ),
+                FieldSpec::optional("l1_ratio", Ty::Fraction { min: 0.0, max: 1.0 }, "0.99", "share of the penalty that is L1"),
+                EPOCHS,
+                LR,
+                FieldSpec::optional("batch", Ty::Int { min: 1, max: 65_536 }, "64", "examples per step"),
+                FieldSpec::optional("top", Ty::Int { min: 1, max: 1000 }, "3", "concepts listed per class"),
+                FieldSpec::optional(
+                    "multiclass",
+                    Ty::Word(&["ovr", "multinomial"]),
+                    "multinomial",
+                    "one softmax model over the classes, or one binary model per class (`ovr`, as published)",
+                ),
+            ],
+            "post-hoc concept bottleneck: a sparse linear map from concept scores to classes",
+        ),
+        2,
     ),
     saliency("gradcam", SALIENCY, "Grad-CAM: ReLU of activations weighted by pooled gradients of the logit"),
     saliency("gradcam_pp", SALIENCY, "Grad-CAM++"),
@@ -108,10 +128,14 @@ pub const METHODS: &[Method] = &[
         dataset: None,
         doc: "testing with concept activation vectors",
     },
-    explain(
-        "completeness",
-        Output::Scores,
-        &[CONCEPTS, FEATURES, EPOCHS, LR],
-        "how much of the model's accuracy the concepts explain (Yeh et al. 2020)",
+    // Version 2: fitted by the proximal Newton solver that replaced accelerated gradient.
+    versioned(
+        explain(
+            "completeness",
+            Output::Scores,
+            &[CONCEPTS, FEATURES, EPOCHS, LR],
+            "how much of the model's accuracy the concepts explain (Yeh et al. 2020)",
+        ),
+        2,
     ),
 ];

@@ -11,7 +11,8 @@ pub const METHODS: &[Method] = &[
     Method {
         category: Category::Report,
         name: "html",
-        version: 1,
+        // 2: states the importance scale and marks unconverged PCBM fits.
+        version: 2,
         output: Output::Report,
         fields: FIELDS,
         dataset: None,

@@ -2,6 +2,7 @@
 //! curves, per-seed results). Nothing here touches tch, so the `compare` stage and the front end can
 //! both use it, and every formula is tested against hand-worked or independently computed values.
 //!
+//! - [`concept_importance`]: what a concept's importance is, and which concepts a class lists.
 //! - [`consistency`]: agreement of one round with a reference round (weights and maps).
 //! - [`ground_truth`]: agreement with what the dataset knows (defining concepts, object masks).
 //! - [`faithfulness`]: deletion and insertion curves.
@@ -10,6 +11,7 @@
 //! Inputs may be `f32` or `f64`; all arithmetic is in `f64`. Bad input (length mismatch, NaN, empty
 //! data) is a [`MetricError`], never a panic.
 
+pub mod concept_importance;
 pub mod consistency;
 pub mod error;
 pub mod faithfulness;

@@ -6,8 +6,8 @@
 
 use super::run_context::{NodeRecord, RunContext};
 use crate::compare::format::{
-    ClassConcepts, ClassRound, Compare, ConceptConsistency, Concepts, Faithfulness, Fidelity, Localisation, Overlay, Role, RoundRow,
-    Saliency, SaliencyConsistency, SaliencyImage, Series, SeriesPoint, FORMAT,
+    ClassConcepts, ClassRound, Compare, ConceptConsistency, Concepts, Faithfulness, Fidelity, FitStatus, Localisation, Overlay, Role,
+    RoundRow, Saliency, SaliencyConsistency, SaliencyImage, Series, SeriesPoint, FORMAT,
 };
 
 /// Rounds 0..=4 at 40% pruned per round.
@@ -50,9 +50,20 @@ fn class_round(round: u32, positive: &[(&str, f64)], negative: &[(&str, f64)]) -
 }
 
 pub fn compare() -> Compare {
+    let fit = |round: u32, converged: bool, kkt: f64, zeros: u64| FitStatus {
+        round,
+        converged,
+        kkt_violation: Some(kkt),
+        zeros,
+        weights: 120,
+        multiclass: "ovr".into(),
+    };
     let concepts = Concepts {
         stage: "head".into(),
         top: 3,
+        listed_share: 0.1,
+        scale: "weight on the standardised concept score (one-vs-rest: one binary model per class)".into(),
+        fits: vec![fit(0, true, 4.1e-7, 81), fit(1, true, 8.8e-7, 79), fit(2, false, 3.2e-4, 64)],
         reference_round: 0,
         classes: vec![
             ClassConcepts {

@@ -275,14 +275,19 @@ fn metric_line<T: Intervals>(
 }
 
 fn concepts_section(concepts: &Concepts, reference_round: u32, axis_shares: &[f64]) -> String {
+    let scale = if concepts.scale.is_empty() { "PCBM weight".to_owned() } else { concepts.scale.clone() };
     let mut html = format!(
-        "<section id=\"concepts\">\n<h2>Concepts of <code>{}</code></h2>\n<p>The top {} concepts by PCBM weight for each class, and the strongest negative ones; <mark class=\"changed\">marked</mark> concepts are not among the class's top {} at round {reference_round} (the reference).</p>\n",
+        "<section id=\"concepts\">\n<h2>Concepts of <code>{}</code></h2>\n<p>The top {} concepts of each class by importance, and the strongest negative ones; <mark class=\"changed\">marked</mark> concepts are not among the class's top {} at round {reference_round} (the reference). Importance is the {}. A concept is listed only when its importance is non-zero and at least {} of the row's largest |importance|, so a list may be shorter than {}; concepts tied exactly at the last place are all listed.</p>\n",
         escape(&concepts.stage),
         concepts.top,
-        concepts.top
+        concepts.top,
+        escape(&scale),
+        percent(concepts.listed_share),
+        concepts.top,
     );
+    html += &fits_table(concepts);
     for class in &concepts.classes {
-        html += &class_table(class, concepts.top, reference_round);
+        html += &class_table(class, reference_round);
     }
 
     let rows = &concepts.consistency;
@@ -380,13 +385,36 @@ fn concepts_section(concepts: &Concepts, reference_round: u32, axis_shares: &[f6
     html + "</section>\n"
 }
 
+/// How each round's PCBM fit ended; a fit stopped by its budget short of the optimality
+/// tolerance is marked, since its weights and lists may still change.
+fn fits_table(concepts: &Concepts) -> String {
+    if concepts.fits.is_empty() {
+        return String::new();
+    }
+    let stopped = concepts.fits.iter().any(|f| !f.converged);
+    let mut html = if stopped {
+        "<p class=\"missing\"><mark class=\"changed\">Some PCBM fits stopped short of the optimality tolerance</mark> (marked below): their weights and lists may change with a larger budget (`epochs`).</p>\n".to_owned()
+    } else {
+        "<p>Every PCBM fit converged to the optimality tolerance.</p>\n".to_owned()
+    };
+    html += "<table class=\"fits\">\n<tr><th>round</th><th>exact zeros</th><th>fit</th></tr>\n";
+    for fit in &concepts.fits {
+        let status = if fit.converged { "converged".to_owned() } else { "<mark class=\"changed\">not converged</mark>".to_owned() };
+        html += &format!(
+            "<tr><td class=\"number\">{}</td><td class=\"number\">{} of {}</td><td>{status}</td></tr>\n",
+            fit.round, fit.zeros, fit.weights
+        );
+    }
+    html + "</table>\n"
+}
+
 /// One class: a column per round, its top concepts in each, changes against the reference marked.
-fn class_table(class: &ClassConcepts, top: usize, reference_round: u32) -> String {
+fn class_table(class: &ClassConcepts, reference_round: u32) -> String {
     let mut rounds: Vec<&ClassRound> = class.rounds.iter().collect();
     rounds.sort_by_key(|r| r.round);
     let reference = rounds.iter().find(|r| r.round == reference_round);
     let reference_names = |list: fn(&ClassRound) -> &Vec<(String, f64)>| -> Option<BTreeSet<&str>> {
-        reference.map(|r| list(r).iter().take(top).map(|(name, _)| name.as_str()).collect())
+        reference.map(|r| list(r).iter().map(|(name, _)| name.as_str()).collect())
     };
     let positive_reference = reference_names(|r| &r.positive);
     let negative_reference = reference_names(|r| &r.negative);
@@ -402,10 +430,10 @@ fn class_table(class: &ClassConcepts, top: usize, reference_round: u32) -> Strin
     html += "</tr>\n<tr>";
     for round in &rounds {
         html += "<td>";
-        html += &concept_list(&round.positive, top, positive_reference.as_ref(), reference_round);
+        html += &concept_list(&round.positive, positive_reference.as_ref(), reference_round);
         if !round.negative.is_empty() {
             html += "<div class=\"against\">against:";
-            html += &concept_list(&round.negative, top, negative_reference.as_ref(), reference_round);
+            html += &concept_list(&round.negative, negative_reference.as_ref(), reference_round);
             html += "</div>";
         }
         html += "</td>";
@@ -413,9 +441,10 @@ fn class_table(class: &ClassConcepts, top: usize, reference_round: u32) -> Strin
     html + "</tr>\n</table>\n"
 }
 
-fn concept_list(concepts: &[(String, f64)], top: usize, reference: Option<&BTreeSet<&str>>, reference_round: u32) -> String {
+fn concept_list(concepts: &[(String, f64)], reference: Option<&BTreeSet<&str>>, reference_round: u32) -> String {
     let mut html = String::from("<ol class=\"concepts\">");
-    for (name, weight) in concepts.iter().take(top) {
+    // Lists hold at most `top` concepts, more only through exact ties, which are all shown.
+    for (name, weight) in concepts {
         let shown = escape(name);
         let changed = reference.is_some_and(|names| !names.contains(name.as_str()));
         let label =

@@ -65,8 +65,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let solver = ElasticNet {
         loss: Loss::SoftmaxCrossEntropy,
         penalty: Penalty { lambda: 0.0, l1_ratio: 0.0 },
-        max_iterations: iteration_cap(ctx.int("epochs")?, z.nrows(), IMPLIED_BATCH),
-        initial_step: ctx.float("lr")?,
+        max_passes: iteration_cap(ctx.int("epochs")?, z.nrows(), IMPLIED_BATCH),
         tolerance: TOLERANCE,
     };
     ctx.progress(format!("fitting g: {} concepts to the model's {classes}-class predictions", bank.names.len()));

@@ -1,44 +1,61 @@
 //! `explain pcbm` (science.md, "PCBM"): a sparse linear map from a bank's concept scores to the
 //! classes, fitted on the train split by [`ElasticNet`] and scored on the test split.
 //!
-//! Artifact: `pcbm.safetensors` with `weight` f32 [K, C] and `bias` f32 [K], applying to the raw
-//! scores of the bank. The fit itself is on scores standardised with the train mean and
-//! deviation (so λ treats every concept alike), folded back before saving; the weights listed
-//! under `top` are the standardised ones, comparable across concepts: the change in a class's
-//! logit per train standard deviation of the concept's score.
+//! `multiclass = ovr` fits one binary elastic-net logistic model per class, as the published PCBM
+//! does (scikit-learn's `SGDClassifier`, one-vs-rest); `multinomial` fits one softmax model.
 //!
-//! The kinds' fields were written for minibatch SGD; the solver is full-batch proximal gradient
-//! (deterministic, certifiable by its KKT conditions). They map as:
-//! - `epochs` × ⌈n_train / `batch`⌉ is the iteration cap: as many parameter updates as the
-//!   minibatch method would make, each now with the exact gradient;
-//! - `lr` is the first trial step size, which backtracking halves as the loss requires;
-//! - there is no `seed` field: nothing is drawn, so no seed could change the result.
+//! The fit is on scores standardised with the train mean and deviation (so λ treats every
+//! concept alike). Artifact `pcbm.safetensors` (format `lthlang-pcbm-2`), all f32:
+//! - `importance` [K, C]: each concept's importance to each class, the one definition every
+//!   consumer ranks by (`lthlang::metrics::concept_importance`): the standardised weight,
+//!   centred across classes for a multinomial model;
+//! - `standardised_weight` [K, C] and `standardised_bias` [K]: the fitted model, on standardised
+//!   scores;
+//! - `mean` [C] and `scale` [C]: the standardisation, so that raw-scale weights can be derived;
+//! - `weight` [K, C] and `bias` [K]: the same map on the bank's raw scores (W/σ, b − Wμ/σ), which
+//!   predicts but is never ranked: a concept whose score barely varies gets a huge raw weight.
+//! There is no `seed` field: nothing is drawn, so no seed could change the result.
 //!
-//! The solver stops early when the KKT violation falls below [`TOLERANCE`].
+//! The kinds' fields were written for minibatch SGD; the solver is full-batch proximal Newton
+//! (deterministic, certified by its KKT conditions). They map as:
+//! - `epochs` × ⌈n_train / `batch`⌉ is the work budget in passes over the data (each gradient
+//!   and each coordinate sweep is one): at least the minibatch method's `epochs` passes;
+//! - `lr` and `seed` are unused: a Newton step needs no step size, and nothing is drawn.
+//!
+//! The fit stops once its KKT violation is at most [`TOLERANCE`]; one stopped by its budget
+//! first warns, and its `converged: false` reaches the report.
 
 use super::arrays;
 use super::concepts::{concept_scores, ConceptScores};
 use super::data::Meta;
 use super::train::TestScores;
-use super::{checkpoint, Context, Result};
+use super::{checkpoint, Context, Result, StageError};
 use lthlang::check::Value;
+use lthlang::metrics::concept_importance::{self, Multiclass};
 use lthlang::solvers::elastic_net::{accuracy, argmax_rows, kkt_violation, lambda_max, one_hot, ElasticNet, LinearModel, Loss, Penalty};
 use lthlang::solvers::standardise::Standardisation;
+use ndarray::{Array1, Array2};
 use serde_json::json;
 use std::collections::BTreeMap;
 
 pub const PCBM_FILE: &str = "pcbm.safetensors";
 /// KKT violation at which the fit counts as solved.
 pub const TOLERANCE: f64 = 1e-6;
-/// KKT violation above which a fit stopped by the iteration cap is reported as unfinished: three
-/// orders of magnitude above the tolerance, where the quickstart's capped fits end at 1e-5 or less.
-const UNCONVERGED: f64 = 1e-3;
 
-/// Iteration cap of the full-batch solver for the minibatch settings `epochs` and `batch`.
+/// Work budget of the full-batch solver, in passes over the data, for the minibatch settings
+/// `epochs` and `batch`: as many passes as the minibatch method makes updates.
 pub fn iteration_cap(epochs: i64, examples: usize, batch: i64) -> usize {
     let epochs = usize::try_from(epochs).unwrap_or(1).max(1);
     let batch = usize::try_from(batch).unwrap_or(1).max(1);
     epochs * examples.div_ceil(batch).max(1)
+}
+
+/// The loss of each way of fitting several classes.
+pub fn loss_of(multiclass: Multiclass) -> Loss {
+    match multiclass {
+        Multiclass::OneVsRest => Loss::Logistic,
+        Multiclass::Multinomial => Loss::SoftmaxCrossEntropy,
+    }
 }
 
 /// The meta.json of the dataset whose images `embed` holds, when the node names it: it names
@@ -49,13 +66,11 @@ fn dataset_meta(ctx: &Context, embed: &lthlang::exec::job::Upstream) -> Option<M
     serde_json::from_str(&text).ok()
 }
 
-/// The k largest positive and k most negative weights of a row, with concept names.
-fn top(row: ndarray::ArrayView1<f64>, names: &[String], k: usize) -> serde_json::Value {
-    let mut order: Vec<usize> = (0..row.len()).collect();
-    order.sort_by(|a, b| row[*b].total_cmp(&row[*a]).then(a.cmp(b)));
-    let entry = |c: &usize| json!({ "concept": names[*c], "weight": row[*c] });
-    let positive: Vec<_> = order.iter().filter(|c| row[**c] > 0.0).take(k).map(entry).collect();
-    let negative: Vec<_> = order.iter().rev().filter(|c| row[**c] < 0.0).take(k).map(entry).collect();
+/// The concepts a row of importances lists (see `concept_importance`), with names.
+fn top(row: &[f64], names: &[String], k: usize) -> serde_json::Value {
+    let entry = |c: usize| json!({ "concept": names[c], "importance": row[c] });
+    let positive: Vec<_> = concept_importance::listed_positive(row, k).into_iter().map(entry).collect();
+    let negative: Vec<_> = concept_importance::listed_negative(row, k).into_iter().map(entry).collect();
     json!({ "positive": positive, "negative": negative })
 }
 
@@ -74,28 +89,36 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let train_y = arrays::classes(train_labels, classes, &what("train"))?;
     // Every test label must name a class the model has, as the train labels must.
     arrays::classes(test_labels, classes, &what("test"))?;
+    let word = ctx.word("multiclass")?;
+    let multiclass =
+        Multiclass::from_word(word).ok_or_else(|| StageError::new(format!("`multiclass` must be ovr or multinomial, not `{word}`")))?;
+    let loss = loss_of(multiclass);
 
     let standard = Standardisation::of(train_scores.view());
     let z = standard.apply(train_scores.view());
     let targets = one_hot(&train_y, classes)?;
     let penalty = Penalty { lambda: ctx.float("lambda")?, l1_ratio: ctx.float("l1_ratio")? };
-    let solver = ElasticNet {
-        loss: Loss::SoftmaxCrossEntropy,
-        penalty,
-        max_iterations: iteration_cap(ctx.int("epochs")?, z.nrows(), ctx.int("batch")?),
-        initial_step: ctx.float("lr")?,
-        tolerance: TOLERANCE,
-    };
-    ctx.progress(format!("fitting a {classes}-class PCBM on {} concepts and {} examples", bank.names.len(), z.nrows()));
+    let solver =
+        ElasticNet { loss, penalty, max_passes: iteration_cap(ctx.int("epochs")?, z.nrows(), ctx.int("batch")?), tolerance: TOLERANCE };
+    ctx.progress(format!(
+        "fitting a {classes}-class {} PCBM on {} concepts and {} examples",
+        multiclass.word(),
+        bank.names.len(),
+        z.nrows()
+    ));
     let fit = solver.fit(z.view(), targets.view())?;
-    let kkt = kkt_violation(Loss::SoftmaxCrossEntropy, &penalty, z.view(), targets.view(), &fit.model)?;
-    if !fit.converged && kkt > UNCONVERGED {
+    let kkt = kkt_violation(loss, &penalty, z.view(), targets.view(), &fit.model)?;
+    if !fit.converged {
         ctx.warn(format!(
-            "the PCBM stopped at its iteration cap ({} iterations) with a KKT violation of {kkt:.1e}, far from the optimum (tolerance {TOLERANCE:.0e}): its weights and top concepts may change with more; raise `epochs`",
-            fit.iterations
+            "the PCBM stopped after {} passes over the data with a KKT violation of {kkt:.1e}, short of the tolerance {TOLERANCE:.0e}: it is not at its optimum, and its weights and top concepts may change with more; raise `epochs`",
+            fit.passes
         ));
     }
     let stored = standard.fold(&fit.model);
+    let concepts = bank.names.len();
+    let importance = concept_importance::importance(fit.model.weight.as_slice().unwrap_or(&[]), concepts, multiclass)
+        .map_err(|e| StageError::new(e.0))?;
+    let importance = Array2::from_shape_vec((classes, concepts), importance).map_err(|e| StageError::new(e.to_string()))?;
 
     let split_accuracy = |scores: &ndarray::Array2<f64>, labels: &[usize]| accuracy(&stored.predict(scores.view()), labels);
     let val_accuracy = match bank.splits.get("val") {
@@ -103,9 +126,15 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
         None => None,
     };
     let top_k = usize::try_from(ctx.int("top")?).unwrap_or(1);
-    let tops: serde_json::Map<String, serde_json::Value> =
-        class_names.iter().enumerate().map(|(k, name)| (name.clone(), top(fit.model.weight.row(k), &bank.names, top_k))).collect();
-    save(&ctx.request.output, &stored)?;
+    let tops: serde_json::Map<String, serde_json::Value> = class_names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| (name.clone(), top(importance.row(k).as_slice().unwrap_or(&[]), &bank.names, top_k)))
+        .collect();
+    save(
+        &ctx.request.output,
+        &Stored { raw: &stored, standardised: &fit.model, standard: &standard, importance: &importance, multiclass },
+    )?;
     let test_outputs = stored.outputs(test_scores.view());
     let test_predicted: Vec<i64> = argmax_rows(&test_outputs).into_iter().map(|k| k as i64).collect();
     let margins = (test_outputs.ncols() == 2).then(|| (&test_outputs.column(1) - &test_outputs.column(0)).to_vec());
@@ -117,24 +146,46 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
         "train_accuracy": split_accuracy(train_scores, &train_y),
         "train_examples": train_y.len(),
         "val_accuracy": val_accuracy,
+        "multiclass": multiclass.word(),
+        "importance_scale": multiclass.scale(),
         "top": tops,
-        "zeros": stored.zeros(),
-        "weights": stored.weight.len(),
+        "zeros": fit.model.zeros(),
+        "weights": fit.model.weight.len(),
         "kkt_violation": kkt,
         "converged": fit.converged,
         "iterations": fit.iterations,
+        "passes": fit.passes,
         "objective": fit.objective,
-        "lambda_max": lambda_max(Loss::SoftmaxCrossEntropy, penalty.l1_ratio, z.view(), targets.view())?,
+        "lambda_max": lambda_max(loss, penalty.l1_ratio, z.view(), targets.view())?,
         "bank": bank.method,
     }))
 }
 
-fn save(dir: &std::path::Path, model: &LinearModel) -> Result<()> {
+/// What `pcbm.safetensors` holds (see the module note).
+struct Stored<'a> {
+    raw: &'a LinearModel,
+    standardised: &'a LinearModel,
+    standard: &'a Standardisation,
+    importance: &'a Array2<f64>,
+    multiclass: Multiclass,
+}
+
+fn save(dir: &std::path::Path, stored: &Stored) -> Result<()> {
+    let vector = |v: &Array1<f64>| arrays::vector_tensor(v);
     let tensors = BTreeMap::from([
-        ("weight".to_owned(), arrays::matrix_tensor(&model.weight)?),
-        ("bias".to_owned(), arrays::vector_tensor(&model.bias)?),
+        ("weight".to_owned(), arrays::matrix_tensor(&stored.raw.weight)?),
+        ("bias".to_owned(), vector(&stored.raw.bias)?),
+        ("standardised_weight".to_owned(), arrays::matrix_tensor(&stored.standardised.weight)?),
+        ("standardised_bias".to_owned(), vector(&stored.standardised.bias)?),
+        ("mean".to_owned(), vector(&stored.standard.mean)?),
+        ("scale".to_owned(), vector(&stored.standard.scale)?),
+        ("importance".to_owned(), arrays::matrix_tensor(stored.importance)?),
     ]);
-    checkpoint::save(&dir.join(PCBM_FILE), &tensors, &BTreeMap::from([("format".to_owned(), "lthlang-pcbm-1".to_owned())]))
+    let metadata = BTreeMap::from([
+        ("format".to_owned(), "lthlang-pcbm-2".to_owned()),
+        ("multiclass".to_owned(), stored.multiclass.word().to_owned()),
+    ]);
+    checkpoint::save(&dir.join(PCBM_FILE), &tensors, &metadata)
 }
 
 #[cfg(test)]
@@ -157,6 +208,7 @@ mod tests {
             ("batch", Value::Int(64)),
             ("top", Value::Int(2)),
             ("seed", Value::Int(0)),
+            ("multiclass", Value::Word("ovr".into())),
         ])
     }
 
@@ -228,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fit_stopped_far_from_the_optimum_warns_and_a_finished_one_does_not() {
+    fn a_fit_stopped_short_of_the_tolerance_warns_and_a_finished_one_does_not() {
         let mut ws = Workspace::new();
         decisive_bank(&mut ws);
         let warnings = |request: &lthlang::exec::job::NodeRequest| -> Vec<String> {
@@ -243,7 +295,7 @@ mod tests {
         capped.fields = pcbm_fields(0.02, 1);
         let said = warnings(&capped);
         assert_eq!(said.len(), 1, "{said:?}");
-        assert!(said[0].contains("iteration cap") && said[0].contains("raise `epochs`"), "{}", said[0]);
+        assert!(said[0].contains("short of the tolerance") && said[0].contains("raise `epochs`"), "{}", said[0]);
         let mut finished = ws.request("finished", Category::Explain, "pcbm", &[]);
         finished.fields = pcbm_fields(0.02, 400);
         assert_eq!(warnings(&finished), Vec::<String>::new());

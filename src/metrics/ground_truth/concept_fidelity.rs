@@ -7,7 +7,7 @@
 //! its group, which is invariant to adding a constant to a whole group.
 
 use crate::metrics::error::finite;
-use crate::metrics::ranking::top_k_mask;
+use crate::metrics::ranking::descending_order;
 use crate::metrics::{MetricError, Result};
 
 /// Contrast weights of one row. `groups` must partition the concept indices `0..row.len()`: each
@@ -72,7 +72,8 @@ pub fn groups_from_names<S: AsRef<str>>(names: &[S]) -> Vec<Vec<usize>> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassFidelity {
     /// Share of the defining values among the k values of largest contrast, k = number of
-    /// defining values (ties to the lower index).
+    /// defining values. Values tied at the k-th place share the places left evenly (the
+    /// expected recall when the tie is broken at random), so no tie is broken by index.
     pub recall_at_k: f64,
     /// Every defining value is in that top k.
     pub fully_recovered: bool,
@@ -99,7 +100,7 @@ pub fn class_fidelity<T: Copy + Into<f64>>(row: &[T], groups: &[Vec<usize>], def
             contrast.len() - 1
         )));
     }
-    let hits = top_k_mask(&contrast, k).iter().zip(&is_defining).filter(|(top, def)| **top && **def).count();
+    let hits = hits_at_k(&contrast, &is_defining, k);
     let mut wins = 0.0;
     for &d in defining {
         for (n, _) in is_defining.iter().enumerate().filter(|(_, def)| !**def) {
@@ -111,10 +112,22 @@ pub fn class_fidelity<T: Copy + Into<f64>>(row: &[T], groups: &[Vec<usize>], def
         }
     }
     Ok(ClassFidelity {
-        recall_at_k: hits as f64 / k as f64,
-        fully_recovered: hits == k,
+        recall_at_k: hits / k as f64,
+        fully_recovered: hits == k as f64,
         ranking_auc: wins / (k * (contrast.len() - k)) as f64,
     })
+}
+
+/// The expected number of defining values among the k largest contrasts: those strictly above
+/// the k-th value count whole, and the group tied at it fills the places left in proportion.
+fn hits_at_k(contrast: &[f64], is_defining: &[bool], k: usize) -> f64 {
+    let boundary = contrast[descending_order(contrast)[k - 1]];
+    let count = |keep: &dyn Fn(usize) -> bool| (0..contrast.len()).filter(|&i| keep(i)).count();
+    let above = count(&|i| contrast[i] > boundary);
+    let defining_above = count(&|i| contrast[i] > boundary && is_defining[i]);
+    let tied = count(&|i| contrast[i] == boundary);
+    let defining_tied = count(&|i| contrast[i] == boundary && is_defining[i]);
+    defining_above as f64 + (k - above) as f64 * defining_tied as f64 / tied as f64
 }
 
 /// Fidelity over all classes, with the per-class results it averages.
@@ -218,6 +231,23 @@ mod tests {
         assert_eq!(fidelity.recall_at_k, 2.0 / 3.0);
         assert!(!fidelity.fully_recovered);
         assert_eq!(fidelity.ranking_auc, 0.875);
+    }
+
+    #[test]
+    fn a_tie_at_the_boundary_shares_its_places() {
+        // Every contrast is zero, so all 15 values tie for the 2 places and each defining value is in with chance 2/15: recall 2/15.
+        let silent = [0.0; 15];
+        let fidelity = class_fidelity(&silent, &shapes_groups(), &[4, 9]).unwrap();
+        assert!((fidelity.recall_at_k - 2.0 / 15.0).abs() < 1e-15, "{}", fidelity.recall_at_k);
+        assert!(!fidelity.fully_recovered);
+        assert_eq!(fidelity.ranking_auc, 0.5);
+        // Value 4 alone stands out (contrast 1 against −1/3 for its group mates); the second
+        // place goes to a tie of the 11 zero contrasts outside colour, one of them defining (9):
+        // recall (1 + 1/11) / 2. Breaking the tie by index would have given 1/2.
+        let mut row = [0.0; 15];
+        row[4] = 1.0;
+        let fidelity = class_fidelity(&row, &shapes_groups(), &[4, 9]).unwrap();
+        assert!((fidelity.recall_at_k - (1.0 + 1.0 / 11.0) / 2.0).abs() < 1e-15, "{}", fidelity.recall_at_k);
     }
 
     #[test]

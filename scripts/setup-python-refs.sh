@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the reference libraries the cross-check tests compare against (scikit-learn, SciPy)
+# into the project's Python environment made by setup-torch.sh. Idempotent: a marker file, written
+# last and named after the pinned versions, says the install is whole; changing a pin reinstalls.
+# Prints nothing on stdout, so scripts/env.sh can run it beside setup-torch.sh.
+set -euo pipefail
+ENV_DIR=${1:?usage: setup-python-refs.sh <python env folder>}
+SKLEARN_VERSION=1.7.2
+SCIPY_VERSION=1.16.3
+MARKER="$ENV_DIR/.lthlang-python-refs-sklearn-$SKLEARN_VERSION-scipy-$SCIPY_VERSION"
+if [ ! -f "$MARKER" ]; then
+  echo "lthlang: installing scikit-learn==$SKLEARN_VERSION and scipy==$SCIPY_VERSION into $ENV_DIR (once per machine)" >&2
+  "$ENV_DIR/bin/pip" install --disable-pip-version-check --quiet "scikit-learn==$SKLEARN_VERSION" "scipy==$SCIPY_VERSION" >&2
+  "$ENV_DIR/bin/python" -c "import sklearn, scipy; assert sklearn.__version__ == '$SKLEARN_VERSION' and scipy.__version__ == '$SCIPY_VERSION'"
+  rm -f "$ENV_DIR"/.lthlang-python-refs-*
+  touch "$MARKER"
+fi
