@@ -25,10 +25,13 @@ impl Array {
     }
 }
 
+/// Rows of a tensor by their index, each as its raw bytes.
+pub type RowsByIndex = BTreeMap<usize, Vec<u8>>;
+
 /// Chosen rows of one byte tensor in a safetensors file, read by seeking to each: a dataset's
 /// masks are gigabytes and a comparison needs the few explained images'. Returns the tensor's
 /// shape and the rows asked for that exist.
-pub fn byte_rows(path: &Path, name: &str, wanted: &[usize]) -> Result<(Vec<usize>, BTreeMap<usize, Vec<u8>>)> {
+pub fn byte_rows(path: &Path, name: &str, wanted: &[usize]) -> Result<(Vec<usize>, RowsByIndex)> {
     use std::io::{Read, Seek, SeekFrom};
     let fail = |why: &dyn std::fmt::Display| format!("{}: not a readable safetensors file ({why})", path.display());
     let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;

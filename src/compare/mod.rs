@@ -181,9 +181,12 @@ impl DatasetFacts {
     }
 }
 
+/// Concept names with their importances, strongest first.
+type Ranked = Vec<(String, f64)>;
+
 /// The concepts a row of importances lists, positive and negative, with their importances
 /// (the rule of [`concept_importance`]).
-fn top_concepts(row: &[f64], names: &[String], k: usize) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+fn top_concepts(row: &[f64], names: &[String], k: usize) -> (Ranked, Ranked) {
     let named = |i: usize| (names.get(i).cloned().unwrap_or_else(|| format!("concept {i}")), row[i]);
     let positive = concept_importance::listed_positive(row, k).into_iter().map(named).collect();
     let negative = concept_importance::listed_negative(row, k).into_iter().map(named).collect();

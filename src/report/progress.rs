@@ -157,9 +157,11 @@ impl Progress {
             RunEvent::Worker { .. } => None,
             RunEvent::NodeDone { outcome, .. } => node_line(outcome, self.verbose),
             RunEvent::Warning { message } => Some(format!("warning: {message}")),
-            RunEvent::Job { node, job, state, host } => {
-                Some(format!("  job    {job} ({node}): {}{}", state.to_lowercase(), host.as_ref().map(|h| format!(" on {h}")).unwrap_or_default()))
-            }
+            RunEvent::Job { node, job, state, host } => Some(format!(
+                "  job    {job} ({node}): {}{}",
+                state.to_lowercase(),
+                host.as_ref().map(|h| format!(" on {h}")).unwrap_or_default()
+            )),
         };
         if let Some(line) = line {
             eprintln_safe(&line);

@@ -14,6 +14,7 @@
 //! - `mean` [C] and `scale` [C]: the standardisation, so that raw-scale weights can be derived;
 //! - `weight` [K, C] and `bias` [K]: the same map on the bank's raw scores (W/σ, b − Wμ/σ), which
 //!   predicts but is never ranked: a concept whose score barely varies gets a huge raw weight.
+//!
 //! There is no `seed` field: nothing is drawn, so no seed could change the result.
 //!
 //! The kinds' fields were written for minibatch SGD; the solver is full-batch proximal Newton

@@ -96,7 +96,7 @@ impl RowWriter {
 /// Writes `rows` (already in memory: a synthetic dataset's) as a row file.
 pub fn write(path: &Path, name: &str, data: &[u8], row_shape: &[usize]) -> Result<()> {
     let row = row_shape.iter().product::<usize>();
-    let rows = if row == 0 { 0 } else { data.len() / row };
+    let rows = data.len().checked_div(row).unwrap_or(0);
     if rows * row != data.len() {
         return Err(StageError::new(format!("{}: {} bytes is not a whole number of {row}-byte rows", path.display(), data.len())));
     }
