@@ -24,7 +24,6 @@ pub const TCAV_BEFORE_HEAD: &str = "lth::check::tcav_before_head";
 pub const TCAV_FEW_RUNS: &str = "lth::check::tcav_few_runs";
 pub const TCAV_UNLABELLED_BANK: &str = "lth::check::tcav_unlabelled_bank";
 pub const MIXED_SERIES: &str = "lth::check::mixed_series";
-pub const BANK_WITHOUT_DIRECTIONS: &str = "lth::check::bank_without_directions";
 pub const IMAGE_TOO_SMALL: &str = "lth::check::image_too_small";
 pub const NOTHING_DECLARED: &str = "lth::check::nothing_declared";
 pub const RESERVED_FLAG: &str = "lth::check::reserved_flag";

@@ -1,6 +1,7 @@
-//! Combinations every field of which types on its own, but that no worker could run: a bank
-//! without directions given to TCAV, Inception-v3 on images its stride-2 stem shrinks to nothing,
-//! and a file that declares no stage at all. `check` refuses them (or, for the empty file, says
+//! Combinations every field of which types on its own, but that no worker could run: Inception-v3
+//! on images its stride-2 stem shrinks to nothing, and a file that declares no stage at all.
+//! (TCAV's banks are checked with the other cross-stage rules: it retrains CAVs from a bank's
+//! labelled probe images, so `annotated`, `cav` and `labels` banks serve and `random` does not.) `check` refuses them (or, for the empty file, says
 //! so) so that what it accepts runs as written.
 
 use super::codes;
@@ -24,7 +25,6 @@ pub fn check(root: SourceId, program: &Program, diagnostics: &mut Vec<Diagnostic
         );
     }
     for stage in &program.stages {
-        check_tcav_bank(program, stage, diagnostics);
         check_inception_side(program, stage, diagnostics);
     }
 }
@@ -34,28 +34,6 @@ fn span_of(stage: &Stage, field: &str) -> Span {
         Some(Written::At(span)) => span,
         _ => stage.name_span,
     }
-}
-
-/// TCAV differentiates a logit along each concept's direction in the layer's activation space;
-/// a `labels` bank holds the dataset's labels as scores and has no direction to follow.
-fn check_tcav_bank(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
-    if stage.category != Category::Explain || stage.method.name != "tcav" {
-        return;
-    }
-    let Some(bank) = stage.value("concepts").and_then(Value::as_stage).and_then(|b| program.stage(b)) else { return };
-    if bank.method.name != "labels" {
-        return;
-    }
-    diagnostics.push(
-        Diagnostic::error(
-            codes::BANK_WITHOUT_DIRECTIONS,
-            span_of(stage, "concepts"),
-            format!("TCAV needs concept directions, and `{}` is a `labels` bank", bank.name),
-            "has no directions",
-        )
-        .with_label(bank.name_span, format!("`{}` is declared here", bank.name))
-        .with_help("a `labels` bank scores images by their true labels and has no vector in the layer to differentiate along; give TCAV an `annotated`, `cav` or `random` bank"),
-    );
 }
 
 /// The datasets whose images a stage feeds through its model, with the field that names each.

@@ -214,6 +214,60 @@ series (IMP tickets and random tickets), round k of one has nothing to do with r
 other, so the result would mean nothing. Derive every input from the same series.",
         example: Some(include_str!("../../tests/diagnostics/mixed_series.lth")),
     },
+    Code {
+        code: "lth::check::tcav_few_runs",
+        summary: "TCAV asks for fewer than 10 runs (a warning).",
+        text: "Kim et al. (2018) train each concept's CAV against at least 10 random image sets and compare the
+resulting TCAV scores with as many random CAVs by a two-sided t-test. With fewer runs the test
+has little power and its p-values are rough. It is allowed, as a warning, for quick looks; raise
+`runs` to 10 or more for results you report.",
+        example: Some(include_str!("../../tests/diagnostics/tcav_few_runs.lth")),
+    },
+    Code {
+        code: "lth::check::tcav_unlabelled_bank",
+        summary: "TCAV is given a concept bank without labelled probe images.",
+        text: "Each TCAV run retrains a concept's CAV from the probe images that show the concept against a
+fresh random set of others, so the bank must say which images show which concept: an
+`annotated`, `cav` or `labels` bank does. A `random` bank has directions but no images behind
+them; the random CAVs the test needs are made by TCAV itself.",
+        example: Some(include_str!("../../tests/diagnostics/tcav_unlabelled_bank.lth")),
+    },
+    Code {
+        code: "lth::check::image_too_small",
+        summary: "Images too small for the model they are fed to (Inception-v3 under 75 px).",
+        text: "Inception-v3's stem and its strided reductions use 3×3 convolutions without padding: below 75
+px nothing of the image is left, and training its auxiliary classifier needs 299 px. `check`
+refuses the combination rather than let the worker fail on it; raise the dataset's `image`, or
+choose a ResNet, which takes any size.",
+        example: Some(include_str!("../../tests/diagnostics/image_too_small.lth")),
+    },
+    Code {
+        code: "lth::check::nothing_declared",
+        summary: "The file declares no stage (a warning).",
+        text: "Presets, `use` lines and an `experiment` block describe how stages would run, but without a
+stage there is nothing to plan or run. `check` says so, and `run` refuses such a file without
+creating a run folder.",
+        example: Some(include_str!("../../tests/diagnostics/nothing_declared.lth")),
+    },
+    Code {
+        code: "lth::check::reserved_flag",
+        summary: "`sbatch_args` sets a flag that lthlang sets itself.",
+        text: "For every Slurm job lthlang chooses the job's name, writes its log into the cache, chains it to
+its inputs' jobs with `--dependency` and reads its id with `--parsable`. An `sbatch_args` entry
+that sets `--output`, `--dependency`, `--job-name`, `--wait`, `--array`, `--parsable` or
+`--wrap` would break that, so it is refused. Other sbatch flags pass through unchanged.",
+        example: Some(include_str!("../../tests/diagnostics/reserved_flag.lth")),
+    },
+    Code {
+        code: "lth::check::site_settings",
+        summary: "The site settings in `lthlang.toml` are invalid.",
+        text: "Site settings (partition names, account, module loads) live in `lthlang.toml` beside the
+experiment, or in `$XDG_CONFIG_HOME/lthlang/lthlang.toml`. `check` reads the file that applies
+and points into it at an unknown key (with the nearest known one), a value of the wrong type, or
+TOML that does not parse. The same `.lth` file then runs unchanged on clusters whose settings
+differ.",
+        example: None,
+    },
 ];
 
 pub fn find(word: &str) -> Option<&'static Code> {
