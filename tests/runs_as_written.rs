@@ -352,13 +352,13 @@ fn warnings_are_kept_with_the_result_repeated_when_cached_and_reported() {
     let first = project.command(&["run", "--json"]).output().unwrap();
     assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
     let first = warnings(&first);
-    assert!(first.iter().any(|w| w.starts_with("`head`: the PCBM stopped at its iteration cap")), "{first:?}");
+    assert!(first.iter().any(|w| w.starts_with("`head`: the PCBM stopped after")), "{first:?}");
     let again = project.command(&["run", "--json"]).output().unwrap();
     let again = warnings(&again);
     assert!(
-        again.iter().any(|w| w.starts_with("`head`: the PCBM stopped at its iteration cap") && w.ends_with("(from the cached result)")),
+        again.iter().any(|w| w.starts_with("`head`: the PCBM stopped after") && w.ends_with("(from the cached result)")),
         "{again:?}"
     );
     let report = std::fs::read_to_string(project.run_folder().join("report.html")).unwrap();
-    assert!(report.contains("Warning from <code>head</code>: the PCBM stopped at its iteration cap"), "the report shows no warning");
+    assert!(report.contains("Warning from <code>head</code>: the PCBM stopped after"), "the report shows no warning");
 }
