@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the reference libraries the cross-check tests compare against (scikit-learn, SciPy)
+# Installs the reference libraries the cross-check tests compare against (scikit-learn and SciPy:
+# the PCBM solver, the CAV SVM, and the TCAV t-test and its correction)
 # into the project's Python environment made by setup-torch.sh. Idempotent: a marker file, written
 # last and named after the pinned versions, says the install is whole; changing a pin reinstalls.
 # Prints nothing on stdout, so scripts/env.sh can run it beside setup-torch.sh.

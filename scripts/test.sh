@@ -4,8 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-# SciPy and scikit-learn, the references of the TCAV t-test and CAV SVM tests.
-scripts/setup-python-tcav-refs.sh
 # The report's browser test (tests/report_browser.rs) opens an HTML report in headless Chromium,
 # Debian's `chromium` package.
 if ! command -v chromium >/dev/null; then
