@@ -1,6 +1,6 @@
 //! The SVM against scikit-learn's `SVC(kernel = "linear")` (LIBSVM: hinge loss, C on the sum,
 //! unpenalised bias: the same primal) on the same data, run in the project's Python environment
-//! (scripts/setup-python-tcav-refs.sh installs scikit-learn). The normal is unique, and so is the
+//! (scripts/setup-python-refs.sh installs scikit-learn). The normal is unique, and so is the
 //! bias wherever a free support vector exists, so the decision functions must agree, and our
 //! objective must not end above theirs.
 
@@ -34,7 +34,7 @@ fn sklearn(x: &Array2<f64>, positive: &[bool], c: f64) -> (Vec<f64>, f64, Vec<f6
         .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
     child.stdin.take().map(|mut s| s.write_all(input.as_bytes())).transpose().unwrap_or_else(|e| panic!("{e}"));
     let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.status.success(), "python failed (run scripts/setup-python-tcav-refs.sh): {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "python failed (run scripts/setup-python-refs.sh): {}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
     let numbers =
         |v: &serde_json::Value| v.as_array().map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect()).unwrap_or_default();

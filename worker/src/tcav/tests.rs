@@ -157,7 +157,7 @@ fn scipy(input: &serde_json::Value) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
     child.stdin.take().map(|mut s| s.write_all(input.to_string().as_bytes())).transpose().unwrap_or_else(|e| panic!("{e}"));
     let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.status.success(), "python failed (run scripts/setup-python-tcav-refs.sh): {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "python failed (run scripts/setup-python-refs.sh): {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"))
 }
 
