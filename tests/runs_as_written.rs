@@ -355,10 +355,7 @@ fn warnings_are_kept_with_the_result_repeated_when_cached_and_reported() {
     assert!(first.iter().any(|w| w.starts_with("`head`: the PCBM stopped after")), "{first:?}");
     let again = project.command(&["run", "--json"]).output().unwrap();
     let again = warnings(&again);
-    assert!(
-        again.iter().any(|w| w.starts_with("`head`: the PCBM stopped after") && w.ends_with("(from the cached result)")),
-        "{again:?}"
-    );
+    assert!(again.iter().any(|w| w.starts_with("`head`: the PCBM stopped after") && w.ends_with("(from the cached result)")), "{again:?}");
     let report = std::fs::read_to_string(project.run_folder().join("report.html")).unwrap();
     assert!(report.contains("Warning from <code>head</code>: the PCBM stopped after"), "the report shows no warning");
 }

@@ -38,9 +38,21 @@ fn metrics(dir: &Path) -> Value {
 }
 
 /// The children of a process, from /proc (the worker is the front end's only child).
+/// The child processes of `pid`, whichever of its threads started them (the local executor starts
+/// workers from its scheduler's threads, and /proc lists children per thread).
 fn children(pid: u32) -> Vec<u32> {
-    let path = PathBuf::from(format!("/proc/{pid}/task/{pid}/children"));
-    std::fs::read_to_string(path).unwrap_or_default().split_whitespace().filter_map(|p| p.parse().ok()).collect()
+    let tasks =
+        std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>()).unwrap_or_default();
+    tasks
+        .iter()
+        .flat_map(|task| {
+            std::fs::read_to_string(task.join("children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
 }
 
 /// Whether `pid` is a live process (a zombie counts as gone: it runs nothing).
