@@ -490,7 +490,7 @@ fn run_experiment(
     });
     let outcome = match chosen {
         crate::cli::ExecutorKind::Local => {
-            exec::run::run(program, &plan, &fingerprints, &store, &options, &mut |event| display.observe(event))
+            exec::local::run(program, &plan, &fingerprints, &store, &options, &mut |event| display.observe(event))
         }
         crate::cli::ExecutorKind::Slurm => {
             let settings = match exec::slurm::site::settings_for(file, program) {

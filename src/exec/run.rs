@@ -177,18 +177,6 @@ pub(crate) struct Runner<'a> {
     observe: &'a mut dyn FnMut(&RunEvent),
 }
 
-/// Runs the plan on this machine, `options.jobs` nodes at a time (see `local.rs`).
-pub fn run(
-    program: &Program,
-    plan: &Plan,
-    fingerprints: &[(String, Fingerprint)],
-    store: &Store,
-    options: &Options,
-    observe: &mut dyn FnMut(&RunEvent),
-) -> Outcome {
-    super::local::run(program, plan, fingerprints, store, options, observe)
-}
-
 impl<'a> Runner<'a> {
     pub(crate) fn new(
         program: &'a Program,
