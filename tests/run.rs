@@ -386,7 +386,7 @@ fn a_bank_learned_on_a_probe_set_explains_the_task_through_features() {
     let probe = r#"dataset probe = shapes { classes = 4  train = 64  val = 32  test = 32  seed = 9 }
 embed task_feats = pooled { of = tickets  layer = "layer3"  data = data }
 embed probe_feats = pooled { of = tickets  layer = "layer3"  data = probe }
-concepts bank = annotated { from = probe_feats  labels = probe.concepts  epochs = 5 }
+concepts bank = annotated { from = probe_feats  labels = probe.concepts }
 explain head = pcbm { concepts = bank  features = task_feats  epochs = 5 }
 "#;
     let project = Project::new(&format!("{TINY}{probe}"));
@@ -414,7 +414,7 @@ model net = resnet_tiny { classes = digits8.classes  width = 4 }
 train dense = sgd { model = net  data = digits8.train  val = digits8.val  epochs = 2  batch = 64  lr = 0.05 }
 prune tickets = imp { from = dense  rounds = 1  rate = 50% }
 embed feats = pooled { of = tickets  layer = "layer3"  data = digits8 }
-concepts bank = annotated { from = feats  labels = digits8.concepts  epochs = 5 }
+concepts bank = annotated { from = feats  labels = digits8.concepts }
 explain head = pcbm { concepts = bank  epochs = 5 }
 compare lth = compare { at = [100%, 50%]  accuracy = [tickets, head] }
 report summary = html { include = [lth] }

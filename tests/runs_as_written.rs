@@ -145,7 +145,7 @@ train dense = sgd { model = net  data = data.train  epochs = 1  batch = 16  lr =
 prune tickets = random { from = dense  rounds = 1  rate = 50%  seed = SEED }
 embed feats = pooled { of = dense  layer = "layer3"  data = data }
 concepts bank = random { from = feats  count = 4  seed = SEED }
-concepts probes = annotated { from = feats  labels = data.concepts  epochs = 2  seed = SEED }
+concepts probes = annotated { from = feats  labels = data.concepts  solver = sgd  epochs = 2  seed = SEED }
 "#;
 
 /// Every artifact of a node but its timing, by file name.
@@ -179,7 +179,7 @@ model net = resnet_tiny { classes = data.classes  width = 4 }
 train dense = sgd { model = net  data = data.train  epochs = 1  batch = 16  lr = 0.05 }
 prune tickets = imp { from = dense  rounds = 1  rate = 50% }
 embed feats = pooled { of = tickets  layer = "layer3"  data = data }
-concepts bank = annotated { from = feats  labels = data.concepts  epochs = 2 }
+concepts bank = annotated { from = feats  labels = data.concepts }
 explain head = pcbm { concepts = bank  epochs = 5 }
 explain cam = gradcam { of = tickets  layer = "layer3"  images = data.test.sample(4, seed = 0) }
 compare lth = compare {

@@ -10,7 +10,7 @@ dataset data = shapes { classes = 4  train = 800  val = 200  test = 200  seed = 
 model net = resnet_tiny { classes = data.classes  width = 8 }
 train dense = sgd { model = net  data = data.train  val = data.val  epochs = 6  batch = 32  lr = 0.05  lr_schedule = cosine }
 embed feats = pooled { of = dense  layer = "layer2"  data = data }
-concepts bank = annotated { from = feats  labels = data.concepts  epochs = 30  lr = 0.1 }
+concepts bank = annotated { from = feats  labels = data.concepts }
 explain scores = tcav { of = dense  layer = "layer2"  concepts = bank  images = data.test  runs = 10 }
 "#;
 

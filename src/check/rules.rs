@@ -58,6 +58,9 @@ pub fn check_cross_stage(sources: &Sources, module: &Module, program: &Program, 
         if stage.category == Category::Explain && stage.method.name == "tcav" {
             check_tcav(program, stage, diagnostics);
         }
+        if stage.category == Category::Concepts && stage.method.name == "annotated" {
+            check_probe_solver(stage, diagnostics);
+        }
         if stage.category == Category::Compare {
             check_compare(sources, program, stage, decl, diagnostics);
         }
@@ -155,6 +158,28 @@ fn check_tcav(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic
             )
             .with_label(bank.name_span, format!("`{}` is declared here", bank.name))
             .with_help("each TCAV run retrains a concept's CAV from the images showing it: use an `annotated`, `cav` or `labels` bank; the random CAVs of the test are made by TCAV itself"),
+        );
+    }
+}
+
+/// An annotated bank fitted exactly ignores the SGD fields; written ones are almost certainly a
+/// leftover from the published recipe, and the user should learn they changed nothing.
+fn check_probe_solver(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    if !matches!(stage.value("solver"), Some(Value::Word(w)) if w == "exact") {
+        return;
+    }
+    for field in ["epochs", "lr", "batch"] {
+        if !matches!(stage.fields.get(field).map(|f| f.written), Some(super::Written::At(_))) {
+            continue;
+        }
+        diagnostics.push(
+            Diagnostic::warning(
+                codes::FIELD_WITHOUT_EFFECT,
+                span_of(stage, field),
+                format!("`{field}` has no effect on `{}`: its probes are fitted exactly", stage.name),
+                "used only with `solver = sgd`",
+            )
+            .with_help("remove it, or write `solver = sgd` to train the probes by minibatch SGD as the published recipe does"),
         );
     }
 }

@@ -94,6 +94,10 @@ pub struct Concepts {
     pub fidelity: Option<Vec<Fidelity>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub random_fidelity: Option<Vec<Fidelity>>,
+    /// The same fidelity for a baseline PCBM fitted on the dataset's true concept labels (a
+    /// `labels` bank): the best a bank of these concepts can do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling_fidelity: Option<Vec<Fidelity>>,
 }
 
 /// How a PCBM's fit ended: converged to the optimality tolerance or stopped by its budget.
@@ -149,6 +153,11 @@ pub struct Fidelity {
     /// 95% intervals over seeds, by metric, when there are several seeds.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub intervals: std::collections::BTreeMap<String, [f64; 2]>,
+    /// The range of ranking AUC at chance: the same models with their concept columns
+    /// relabelled at random (2.5% and 97.5% quantiles; see
+    /// `metrics::ground_truth::concept_fidelity::chance_ranking_auc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chance_auc: Option<[f64; 2]>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -269,7 +278,7 @@ impl Compare {
             for row in &concepts.consistency {
                 note(row.round, row.weights_remaining);
             }
-            for row in concepts.fidelity.iter().chain(&concepts.random_fidelity).flatten() {
+            for row in concepts.fidelity.iter().chain(&concepts.random_fidelity).chain(&concepts.ceiling_fidelity).flatten() {
                 note(row.round, row.weights_remaining);
             }
         }

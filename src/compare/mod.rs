@@ -319,6 +319,7 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
     let groups = ground_truth::concept_fidelity::groups_from_names(concept_names);
     for r in &rounds {
         let mut tally = Tally::default();
+        let mut fidelity_models: Vec<&[f64]> = Vec::new();
         for ((seed, round), model) in &models {
             if round != r {
                 continue;
@@ -339,6 +340,7 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
                     tally.push("recall_at_k", seed, f.mean_recall_at_k);
                     tally.push("fully_recovered", seed, f.share_fully_recovered);
                     tally.push("ranking_auc", seed, f.mean_ranking_auc);
+                    fidelity_models.push(&model.importance.values);
                 }
             }
         }
@@ -361,6 +363,7 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
                 fully_recovered: tally.value("fully_recovered"),
                 ranking_auc: tally.value("ranking_auc"),
                 intervals: tally.intervals(&["recall_at_k", "fully_recovered", "ranking_auc"]),
+                chance_auc: chance_auc(&fidelity_models, concept_names.len(), &groups, defining, round),
             });
         }
     }
@@ -377,16 +380,29 @@ fn concepts_section(request: &NodeRequest, stage: &str, options: &BTreeMap<Strin
         consistency: consistency_rows,
         fidelity: (!fidelity_rows.is_empty()).then_some(fidelity_rows),
         random_fidelity: None,
+        ceiling_fidelity: None,
     })
 }
 
-/// Fidelity of a baseline PCBM whose concepts are not the dataset's (random directions), with
-/// its i-th concept read as the dataset's i-th: what a bank that knows nothing would score.
-fn chance_fidelity(request: &NodeRequest, stage: &str) -> Vec<Fidelity> {
+/// The chance range of ranking AUC for the models of one round, seeded by the round so that a
+/// rerun gives the same bytes.
+fn chance_auc(models: &[&[f64]], concepts: usize, groups: &[Vec<usize>], defining: &[Vec<usize>], round: u32) -> Option<[f64; 2]> {
+    use ground_truth::concept_fidelity::{chance_ranking_auc, CHANCE_PERMUTATIONS};
+    if models.is_empty() {
+        return None;
+    }
+    chance_ranking_auc(models, concepts, groups, defining, CHANCE_PERMUTATIONS, u64::from(round)).ok()
+}
+
+/// Fidelity of a baseline PCBM. Over a bank of random directions, its i-th concept is read as
+/// the dataset's i-th: what a bank that knows nothing would score. Over a `labels` bank, the
+/// concepts are the dataset's own: the ceiling.
+fn baseline_fidelity(request: &NodeRequest, stage: &str) -> Vec<Fidelity> {
     let weights = weights_by_round(request, stage);
     let DatasetFacts { concept_names: names, class_concepts: defining, .. } = DatasetFacts::of(request);
     let groups = ground_truth::concept_fidelity::groups_from_names(&names);
     let mut by_round: BTreeMap<u32, Vec<(f64, f64, f64)>> = BTreeMap::new();
+    let mut models_by_round: BTreeMap<u32, Vec<Vec<f64>>> = BTreeMap::new();
     for m in members(request, stage) {
         let Ok(model) = concept_model(request, m.node) else { continue };
         if names.is_empty() || model.importance.shape.get(1) != Some(&names.len()) || defining.is_empty() {
@@ -394,12 +410,14 @@ fn chance_fidelity(request: &NodeRequest, stage: &str) -> Vec<Fidelity> {
         }
         if let Ok(f) = ground_truth::concept_fidelity::concept_fidelity(&model.importance.values, names.len(), &groups, &defining) {
             by_round.entry(m.round).or_default().push((f.mean_recall_at_k, f.share_fully_recovered, f.mean_ranking_auc));
+            models_by_round.entry(m.round).or_default().push(model.importance.values.clone());
         }
     }
     by_round
         .iter()
         .map(|(r, v)| {
             let pick = |f: fn(&(f64, f64, f64)) -> f64| Some(mean(&v.iter().map(f).collect::<Vec<_>>())).filter(|m| m.is_finite());
+            let models: Vec<&[f64]> = models_by_round.get(r).map(|m| m.iter().map(Vec::as_slice).collect()).unwrap_or_default();
             Fidelity {
                 round: *r,
                 weights_remaining: weights_at(&weights, *r),
@@ -407,9 +425,16 @@ fn chance_fidelity(request: &NodeRequest, stage: &str) -> Vec<Fidelity> {
                 fully_recovered: pick(|x| x.1),
                 ranking_auc: pick(|x| x.2),
                 intervals: BTreeMap::new(),
+                chance_auc: chance_auc(&models, names.len(), &groups, &defining, *r),
             }
         })
         .collect()
+}
+
+/// The method of the concept bank a PCBM stage reads (`annotated`, `random`, `labels`, …).
+fn bank_method<'a>(request: &'a NodeRequest, pcbm: &str) -> Option<&'a str> {
+    let bank = stage_value(request, pcbm, "concepts").and_then(Value::as_stage)?;
+    request.upstream.iter().find(|u| u.stage == bank).map(|u| u.method.as_str())
 }
 
 /// Saliency maps of one explain node.
@@ -638,12 +663,18 @@ pub fn run(request: &NodeRequest) -> Result<Json> {
     };
     if let Some((stage, options)) = configured(request.fields.get("concepts")) {
         let mut section = concepts_section(request, stage, options)?;
-        // The chance level of concept fidelity: a baseline PCBM over a bank with as many concepts
-        // as the dataset names, scored as if its i-th direction were the i-th concept.
+        // Baseline PCBMs frame concept fidelity: one over the dataset's true concept labels is the
+        // ceiling; the first over any other bank (random directions, scored as if its i-th
+        // direction were the i-th concept) is the chance level.
         let baselines: Vec<String> = list("baseline").into_iter().filter(|b| category(b) == Some(Category::Explain)).collect();
-        if let Some(baseline) = baselines.first() {
-            let rows = chance_fidelity(request, baseline);
+        let (ceilings, others): (Vec<&String>, Vec<&String>) = baselines.iter().partition(|b| bank_method(request, b) == Some("labels"));
+        if let Some(baseline) = others.first() {
+            let rows = baseline_fidelity(request, baseline);
             section.random_fidelity = (!rows.is_empty()).then_some(rows);
+        }
+        if let Some(ceiling) = ceilings.first() {
+            let rows = baseline_fidelity(request, ceiling);
+            section.ceiling_fidelity = (!rows.is_empty()).then_some(rows);
         }
         out.reference_round = section.reference_round;
         out.concepts = Some(section);

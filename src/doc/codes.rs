@@ -224,6 +224,15 @@ has little power and its p-values are rough. It is allowed, as a warning, for qu
         example: Some(include_str!("../../tests/diagnostics/tcav_few_runs.lth")),
     },
     Code {
+        code: "lth::check::field_without_effect",
+        summary: "A field is written that the stage's other settings make unused (a warning).",
+        text: "An `annotated` bank fits each concept's logistic probe to its optimum by default (`solver =
+exact`), so the SGD settings `epochs`, `lr` and `batch` change nothing. They are usually left
+over from the published recipe. Remove them, or write `solver = sgd` to train the probes by
+minibatch SGD for `epochs` at `lr`.",
+        example: Some(include_str!("../../tests/diagnostics/field_without_effect.lth")),
+    },
+    Code {
         code: "lth::check::tcav_unlabelled_bank",
         summary: "TCAV is given a concept bank without labelled probe images.",
         text: "Each TCAV run retrains a concept's CAV from the probe images that show the concept against a

@@ -21,7 +21,9 @@ pub const METHODS: &[Method] = &[Method {
     // 3: top-pixel IoU leaves pixels tied at the boundary out instead of breaking ties by index;
     // integer `classes`, `saliency { metrics }` and the PCBM-accuracy column are honoured;
     // concepts ranked by importance on the standardised scale, listed by the share rule.
-    version: 3,
+    // 4: fidelity rows carry the chance range of ranking AUC, and a baseline PCBM over a `labels`
+    // bank gives the ceiling's fidelity.
+    version: 4,
     output: Output::Comparison,
     fields: &[
         FieldSpec::required("at", Ty::Sparsities, "weights remaining at the rounds to compare; each must match a round"),

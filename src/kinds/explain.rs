@@ -76,7 +76,7 @@ pub const METHODS: &[Method] = &[
                 FieldSpec::optional(
                     "multiclass",
                     Ty::Word(&["ovr", "multinomial"]),
-                    "multinomial",
+                    "ovr",
                     "one softmax model over the classes, or one binary model per class (`ovr`, as published)",
                 ),
             ],

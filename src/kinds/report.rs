@@ -12,7 +12,8 @@ pub const METHODS: &[Method] = &[
         category: Category::Report,
         name: "html",
         // 2: states the importance scale and marks unconverged PCBM fits.
-        version: 2,
+        // 3: the fidelity table shows the chance range of ranking AUC and the ceiling.
+        version: 3,
         output: Output::Report,
         fields: FIELDS,
         dataset: None,

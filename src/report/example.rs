@@ -127,6 +127,7 @@ pub fn compare() -> Compare {
             (0.312, 0.0, 0.521),
             (0.219, 0.0, 0.494),
         ])),
+        ceiling_fidelity: Some(fidelity([(1.0, 1.0, 1.0), (1.0, 1.0, 1.0), (1.0, 1.0, 1.0), (1.0, 1.0, 1.0), (1.0, 1.0, 1.0)])),
     };
     let saliency = Saliency {
         stage: "cam".into(),
@@ -232,6 +233,7 @@ fn fidelity(values: [(f64, f64, f64); 5]) -> Vec<Fidelity> {
             recall_at_k: Some(recall),
             fully_recovered: Some(full),
             ranking_auc: Some(auc),
+            chance_auc: Some([0.38, 0.62]),
         })
         .collect()
 }

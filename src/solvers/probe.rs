@@ -1,11 +1,24 @@
 //! Logistic concept probes for the `annotated` bank (science.md, "Concepts"): per concept a
-//! sigmoid of a linear score of the embedding, trained on binary cross-entropy by minibatch SGD
-//! with the published settings (lr 0.01, 15 epochs), and the AUROC that reports how well each
-//! probe ranks held-out images.
+//! sigmoid of a linear score of the embedding, trained on binary cross-entropy, and the AUROC
+//! that reports how well each probe ranks held-out images.
+//!
+//! Two ways to train them:
+//! - [`ExactProbes`] (the default): each probe is fitted to the optimum of its L2-penalised
+//!   binary cross-entropy on standardised embeddings, by the PCBM's proximal Newton solver, to a
+//!   stated KKT tolerance. A probe stopped by an epoch budget is a different probe for every
+//!   learning rate and epoch count; an optimum is one probe, and the PCBM downstream explains
+//!   the network through it. Measured on the quickstart (round 0): SGD probes (lr 0.1, 30
+//!   epochs) leave the shape and background probes under-fitted (val AUROC 0.63–0.91), and the
+//!   PCBM on them leans on shape scores as proxies for size; exact probes reach 0.70–0.999 and
+//!   every class's listed concepts are its defining values.
+//! - [`ProbeTraining`]: minibatch SGD with the published settings (lr 0.01, 15 epochs), kept to
+//!   reproduce the published numbers.
 //!
 //! The C probes are independent problems; they are trained together only because they share
 //! the shuffled batches, which changes no probe's arithmetic.
 
+use super::elastic_net::{ElasticNet, LinearModel, Loss, Penalty};
+use super::standardise::Standardisation;
 use super::{fail, require_finite, Result};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rand::seq::SliceRandom;
@@ -82,6 +95,60 @@ impl ProbeTraining {
             }
         }
         Ok(probes)
+    }
+}
+
+/// Exact probes: the optimum of mean binary cross-entropy + `l2`·‖w‖² per concept, on embeddings
+/// standardised column by column (so one `l2` means the same for every dimension), folded back
+/// to a map on raw embeddings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExactProbes {
+    /// The L2 penalty on the standardised weights. It must be positive: a concept the embeddings
+    /// separate perfectly (colour, on `shapes`) has no finite unpenalised optimum.
+    pub l2: f64,
+    /// Stop once the KKT violation is at most this.
+    pub tolerance: f64,
+    /// Work budget in passes over the data (see [`ElasticNet::max_passes`]).
+    pub max_passes: usize,
+}
+
+/// Exact probes and how their fit went.
+#[derive(Clone, Debug)]
+pub struct ProbeFit {
+    pub probes: Probes,
+    pub kkt_violation: f64,
+    pub converged: bool,
+    pub passes: usize,
+}
+
+impl ExactProbes {
+    pub fn fit(&self, x: ArrayView2<f64>, targets: ArrayView2<f64>) -> Result<ProbeFit> {
+        require_finite("the probe's embeddings", x)?;
+        require_finite("the concept labels", targets)?;
+        if x.nrows() != targets.nrows() {
+            return fail(format!("{} embeddings but {} rows of concept labels", x.nrows(), targets.nrows()));
+        }
+        if let Some(bad) = targets.iter().find(|t| !(0.0..=1.0).contains(*t)) {
+            return fail(format!("concept labels must lie in [0, 1], found {bad}"));
+        }
+        if !(self.l2 > 0.0 && self.l2.is_finite()) {
+            return fail(format!("an exact probe needs a positive L2 penalty, got {}", self.l2));
+        }
+        let standard = Standardisation::of(x);
+        let solver = ElasticNet {
+            loss: Loss::Logistic,
+            penalty: Penalty { lambda: self.l2, l1_ratio: 0.0 },
+            max_passes: self.max_passes,
+            tolerance: self.tolerance,
+        };
+        let fit = solver.fit(standard.apply(x).view(), targets)?;
+        let LinearModel { weight, bias } = standard.fold(&fit.model);
+        Ok(ProbeFit {
+            probes: Probes { directions: weight, offsets: bias },
+            kkt_violation: fit.kkt_violation,
+            converged: fit.converged,
+            passes: fit.passes,
+        })
     }
 }
 
@@ -197,6 +264,32 @@ mod tests {
         let fit = |seed| ProbeTraining { epochs: 2, lr: 0.1, batch: 8, seed }.fit(x.view(), t.view()).unwrap();
         assert_eq!(fit(9), fit(9));
         assert_ne!(fit(9), fit(10));
+    }
+
+    #[test]
+    fn exact_probes_reach_the_optimum_on_raw_embeddings() {
+        // Badly scaled dimensions (×1000 and ×0.001) are what standardising is for.
+        let (mut x, t) = separable(300, 6, 3, 5);
+        x.column_mut(0).mapv_inplace(|v| v * 1000.0);
+        x.column_mut(1).mapv_inplace(|v| v * 0.001);
+        let exact = ExactProbes { l2: 1e-3, tolerance: 1e-8, max_passes: 10_000 };
+        let fit = exact.fit(x.view(), t.view()).unwrap();
+        assert!(fit.converged && fit.kkt_violation <= 1e-8, "{fit:?}");
+        // At the optimum of the standardised problem the gradient of loss + l2‖w‖² vanishes:
+        // check it on raw embeddings through the folded map, w_std = w_raw · σ.
+        let standard = Standardisation::of(x.view());
+        let z = fit.probes.logits(x.view());
+        let residual = (z.mapv(sigmoid) - &t) / x.nrows() as f64;
+        let gradient_raw = residual.t().dot(&x);
+        for c in 0..3 {
+            for j in 0..6 {
+                let sigma = standard.scale[j];
+                let gradient_std = gradient_raw[[c, j]] * sigma + 2.0 * 1e-3 * fit.probes.directions[[c, j]] * sigma;
+                assert!(gradient_std.abs() < 1e-7, "concept {c}, dimension {j}: {gradient_std}");
+            }
+            assert!(residual.column(c).sum().abs() < 1e-7, "the unpenalised offset is optimal");
+        }
+        assert!(ExactProbes { l2: 0.0, ..exact }.fit(x.view(), t.view()).is_err());
     }
 
     #[test]

@@ -6,15 +6,21 @@
 //!   score = e·directions[c] + offsets[c];
 //! - `bank.json`: {"method": ..., "names": [...]}.
 //!
-//! The `annotated` score is the probe's logit rather than its sigmoid: the artifact promises a
-//! linear map, and the sigmoid is monotone, so rankings and AUROC are the same either way.
+//! The `annotated` score is the probe's sigmoid output, the concept's predicted probability, as
+//! the science asks ("sigmoid outputs") and a post-hoc concept bottleneck reads it. The logit
+//! ranks images the same, but not as PCBM input: measured on the quickstart, a PCBM on probe
+//! logits lists shape concepts, which define no class, among a class's top three (the logit of
+//! a sure concept runs to ±10 and its extremes dominate the standardised scale), where one on
+//! probabilities lists exactly each class's defining values. The artifact records the link, so
+//! a bank applied to other embeddings scores them the same way: score = link(e·directions[c] +
+//! offsets[c]), with `link` in `bank.json` (`identity` for CAV distances and random directions).
 
 use super::arrays::{self, take};
 use super::data::{self, SPLITS};
 use super::{checkpoint, io_error, Context, Result, StageError};
 use lthlang::check::Value;
 use lthlang::exec::job::Upstream;
-use lthlang::solvers::probe::{auroc, ProbeTraining};
+use lthlang::solvers::probe::{auroc, ExactProbes, ProbeTraining};
 use lthlang::solvers::svm::LinearSvm;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rand::seq::SliceRandom;
@@ -24,6 +30,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+/// KKT tolerance of exact probes: the PCBM's.
+const PROBE_TOLERANCE: f64 = 1e-6;
+/// Their budget in passes over the embeddings; a fit at the default `l2` needs far fewer.
+const PROBE_PASSES: usize = 20_000;
 
 pub const BANK_FILE: &str = "concepts.safetensors";
 pub const NAMES_FILE: &str = "bank.json";
@@ -74,6 +85,26 @@ pub fn read_embeddings(dir: &Path) -> Result<BTreeMap<String, EmbeddedSplit>> {
 struct Names {
     method: String,
     names: Vec<String>,
+    /// Absent in banks written before the link was recorded, which were all linear.
+    #[serde(default)]
+    link: Link,
+}
+
+/// What a bank applies to its linear score.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Link {
+    #[default]
+    Identity,
+    Sigmoid,
+}
+
+impl Link {
+    fn apply(self, scores: &mut Array2<f64>) {
+        if self == Link::Sigmoid {
+            scores.mapv_inplace(|z| 1.0 / (1.0 + (-z).exp()));
+        }
+    }
 }
 
 /// A concept bank: names and the linear map from an embedding to the concept scores.
@@ -85,12 +116,14 @@ pub struct Bank {
     pub directions: Array2<f64>,
     /// [C]
     pub offsets: Array1<f64>,
+    pub link: Link,
 }
 
 impl Bank {
     pub fn scores(&self, embeddings: ArrayView2<f64>) -> Array2<f64> {
         let mut s = embeddings.dot(&self.directions.t());
         s += &self.offsets;
+        self.link.apply(&mut s);
         s
     }
 
@@ -113,7 +146,7 @@ impl Bank {
         let metadata = BTreeMap::from([("format".to_owned(), "lthlang-concepts-1".to_owned())]);
         checkpoint::save(&dir.join(BANK_FILE), &tensors, &metadata)?;
         let path = dir.join(NAMES_FILE);
-        let text = serde_json::to_string_pretty(&Names { method: self.method.clone(), names: self.names.clone() })
+        let text = serde_json::to_string_pretty(&Names { method: self.method.clone(), names: self.names.clone(), link: self.link })
             .map_err(|e| StageError::new(e.to_string()))?;
         std::fs::write(&path, text).map_err(|e| io_error(&path, &e))
     }
@@ -128,13 +161,15 @@ pub struct StoredBank {
     /// The linear map from embeddings, `directions` [C, d] and `offsets` [C]; a `labels` bank
     /// has none.
     map: Option<(Array2<f64>, Array1<f64>)>,
+    link: Link,
 }
 
 impl StoredBank {
     pub fn read(dir: &Path) -> Result<StoredBank> {
         let names_path = dir.join(NAMES_FILE);
         let text = std::fs::read_to_string(&names_path).map_err(|e| io_error(&names_path, &e))?;
-        let Names { method, names } = serde_json::from_str(&text).map_err(|e| StageError::new(format!("{}: {e}", names_path.display())))?;
+        let Names { method, names, link } =
+            serde_json::from_str(&text).map_err(|e| StageError::new(format!("{}: {e}", names_path.display())))?;
         let path = dir.join(BANK_FILE);
         let tensors = checkpoint::load(&path)?;
         let mut splits = BTreeMap::new();
@@ -161,7 +196,7 @@ impl StoredBank {
             )),
             _ => None,
         };
-        Ok(StoredBank { method, names, splits, map })
+        Ok(StoredBank { method, names, splits, map, link })
     }
 
     /// This bank's concepts scored on other embeddings (a bank learned on a probe set, applied
@@ -184,6 +219,7 @@ impl StoredBank {
             }
             let mut scores = split.embeddings.dot(&directions.t());
             scores += offsets;
+            self.link.apply(&mut scores);
             splits.insert(name.clone(), (scores, split.labels.clone()));
         }
         Ok(StoredBank { splits, ..self })
@@ -350,7 +386,7 @@ fn true_labels(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Res
     let metadata = BTreeMap::from([("format".to_owned(), "lthlang-concepts-1".to_owned())]);
     checkpoint::save(&ctx.request.output.join(BANK_FILE), &tensors, &metadata)?;
     let path = ctx.request.output.join(NAMES_FILE);
-    let text = serde_json::to_string_pretty(&Names { method: "labels".to_owned(), names: names.clone() })
+    let text = serde_json::to_string_pretty(&Names { method: "labels".to_owned(), names: names.clone(), link: Link::Identity })
         .map_err(|e| StageError::new(e.to_string()))?;
     std::fs::write(&path, text).map_err(|e| io_error(&path, &e))?;
     Ok(json!({ "method": "labels", "concepts": names.len() }))
@@ -369,16 +405,33 @@ fn annotated(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Resul
     let Some((train_labels, train_x)) = matching(&labels, embedded, "train")? else {
         return Err(StageError::new("the embeddings have no train split"));
     };
-    let training = ProbeTraining {
-        epochs: positive_int(ctx, "epochs")?,
-        lr: ctx.float("lr")?,
-        batch: positive_int(ctx, "batch")?,
-        seed: ctx.request.seed,
+    let (probes, fit_report) = match ctx.word("solver")? {
+        "exact" => {
+            let exact = ExactProbes { l2: ctx.float("l2")?, tolerance: PROBE_TOLERANCE, max_passes: PROBE_PASSES };
+            ctx.progress(format!("fitting {} concept probes to their optimum on {} embeddings", names.len(), train_x.nrows()));
+            let fit = exact.fit(train_x.view(), train_labels.view())?;
+            if !fit.converged {
+                ctx.warn(format!(
+                    "the concept probes stopped at their budget of {PROBE_PASSES} passes with KKT violation {:.1e} (tolerance {PROBE_TOLERANCE:.0e}): raise `l2`",
+                    fit.kkt_violation
+                ));
+            }
+            let report = json!({ "solver": "exact", "converged": fit.converged, "kkt_violation": fit.kkt_violation, "passes": fit.passes });
+            (fit.probes, report)
+        }
+        _ => {
+            let training = ProbeTraining {
+                epochs: positive_int(ctx, "epochs")?,
+                lr: ctx.float("lr")?,
+                batch: positive_int(ctx, "batch")?,
+                seed: ctx.request.seed,
+            };
+            ctx.progress(format!("fitting {} concept probes by SGD on {} embeddings", names.len(), train_x.nrows()));
+            (training.fit(train_x.view(), train_labels.view())?, json!({ "solver": "sgd" }))
+        }
     };
-    ctx.progress(format!("fitting {} concept probes on {} embeddings", names.len(), train_x.nrows()));
-    let probes = training.fit(train_x.view(), train_labels.view())?;
     let train_loss = probes.loss(train_x.view(), train_labels.view());
-    let bank = Bank { method: "annotated".to_owned(), names, directions: probes.directions, offsets: probes.offsets };
+    let bank = Bank { method: "annotated".to_owned(), names, directions: probes.directions, offsets: probes.offsets, link: Link::Sigmoid };
     let mut report = serde_json::Map::new();
     let mut mean = (0.0, 0usize);
     let mut evaluated = None;
@@ -404,7 +457,7 @@ fn annotated(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Resul
         None => None,
     };
     let mean_auroc = (mean.1 > 0).then(|| mean.0 / mean.1 as f64);
-    Ok((bank, json!({ "auroc": report, "auroc_split": split, "mean_auroc": mean_auroc, "train_loss": train_loss })))
+    Ok((bank, json!({ "auroc": report, "auroc_split": split, "mean_auroc": mean_auroc, "train_loss": train_loss, "probes": fit_report })))
 }
 
 /// A linear SVM per concept on n present and n absent train embeddings of the probe set (drawn
@@ -454,7 +507,10 @@ fn cav(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Result<(Ban
         offsets[c] = plane.offset;
     }
     let mean = accuracies.iter().sum::<f64>() / accuracies.len().max(1) as f64;
-    Ok((Bank { method: "cav".to_owned(), names, directions, offsets }, json!({ "cav": report, "mean_held_out_accuracy": mean })))
+    Ok((
+        Bank { method: "cav".to_owned(), names, directions, offsets, link: Link::Identity },
+        json!({ "cav": report, "mean_held_out_accuracy": mean }),
+    ))
 }
 
 /// `count` directions drawn uniformly on the unit sphere (normalised Gaussian vectors), offsets 0.
@@ -471,7 +527,7 @@ fn random(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Result<(
         row /= norm;
     }
     let names = (0..count).map(|i| format!("random_{i}")).collect();
-    Ok((Bank { method: "random".to_owned(), names, directions, offsets: Array1::zeros(count) }, json!({})))
+    Ok((Bank { method: "random".to_owned(), names, directions, offsets: Array1::zeros(count), link: Link::Identity }, json!({})))
 }
 
 /// A standard normal draw (Box–Muller); 1 − u keeps the logarithm's argument in (0, 1].

@@ -191,7 +191,7 @@ fn save(dir: &std::path::Path, stored: &Stored) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::concepts::{Bank, EmbeddedSplit, StoredBank};
+    use super::super::concepts::{Bank, EmbeddedSplit, Link, StoredBank};
     use super::super::fixtures::{fields, EmbedSplit, Workspace, World};
     use super::*;
     use lthlang::kinds::Category;
@@ -230,7 +230,7 @@ mod tests {
             })
             .collect();
         let names = ["wings", "beak", "tail", "noise_a", "noise_b", "noise_c"].map(String::from).to_vec();
-        let bank = Bank { method: "annotated".into(), names, directions: Array2::eye(6), offsets: Array1::zeros(6) };
+        let bank = Bank { method: "annotated".into(), names, directions: Array2::eye(6), offsets: Array1::zeros(6), link: Link::Identity };
         let dir = ws.dir("bank");
         std::fs::create_dir_all(&dir).unwrap();
         bank.save(&dir, &splits).unwrap();

@@ -169,6 +169,46 @@ pub fn concept_fidelity<T: Copy + Into<f64>>(
     })
 }
 
+/// The permutations [`chance_ranking_auc`] draws.
+pub const CHANCE_PERMUTATIONS: usize = 1000;
+
+/// The range of mean ranking AUC that PCBMs knowing nothing of the concepts' names would score:
+/// the 2.5% and 97.5% quantiles over `permutations` random relabellings of the concept columns
+/// (one relabelling applied to every row of a model, independently per model, and the AUC averaged
+/// over the `models` as [`concept_fidelity`] does). A bank of random directions must land inside
+/// it; a bank that found the defining values lands above. Deterministic from `seed`.
+pub fn chance_ranking_auc<T: Copy + Into<f64>>(
+    models: &[&[T]],
+    concepts: usize,
+    groups: &[Vec<usize>],
+    defining: &[Vec<usize>],
+    permutations: usize,
+    seed: u64,
+) -> Result<[f64; 2]> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    if models.is_empty() || permutations == 0 {
+        return Err(MetricError::new("chance ranking AUC: needs at least one model and one permutation"));
+    }
+    let models: Vec<Vec<f64>> = models.iter().map(|m| finite("chance ranking AUC", m)).collect::<Result<_>>()?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut order: Vec<usize> = (0..concepts).collect();
+    let mut means = Vec::with_capacity(permutations);
+    for _ in 0..permutations {
+        let mut total = 0.0;
+        for weight in &models {
+            order.shuffle(&mut rng);
+            // Column c of the relabelled model is column order[c] of the fitted one.
+            let relabelled: Vec<f64> = weight.chunks(concepts.max(1)).flat_map(|row| order.iter().map(|&j| row[j])).collect();
+            total += concept_fidelity(&relabelled, concepts, groups, defining)?.mean_ranking_auc;
+        }
+        means.push(total / models.len() as f64);
+    }
+    means.sort_by(f64::total_cmp);
+    let quantile = |q: f64| means[((q * (means.len() - 1) as f64).round() as usize).min(means.len() - 1)];
+    Ok([quantile(0.025), quantile(0.975)])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +299,31 @@ mod tests {
         assert_eq!(fidelity.share_fully_recovered, 0.5);
         assert_eq!(fidelity.mean_ranking_auc, 0.9375);
         assert_eq!(fidelity.classes.len(), 2);
+    }
+
+    #[test]
+    fn the_chance_range_centres_on_one_half_and_excludes_a_perfect_model() {
+        // A model with one weight on each class's single defining value (AUC 1 as fitted).
+        let concepts = 15;
+        let defining: Vec<Vec<usize>> = (0..6).map(|k| vec![k]).collect();
+        let mut weight = vec![0.0f64; 6 * concepts];
+        for k in 0..6 {
+            weight[k * concepts + k] = 1.0 + k as f64 * 0.1;
+        }
+        let groups: Vec<Vec<usize>> = (0..concepts).map(|c| vec![c]).collect();
+        assert_eq!(concept_fidelity(&weight, concepts, &groups, &defining).unwrap().mean_ranking_auc, 1.0);
+        let [low, high] = chance_ranking_auc(&[&weight], concepts, &groups, &defining, CHANCE_PERMUTATIONS, 7).unwrap();
+        assert!(low < 0.5 && 0.5 < high && high < 1.0, "[{low}, {high}]");
+        // Shuffled, a class's one non-zero weight lands on its defining value with chance 1/15
+        // (AUC 1) and elsewhere leaves it tied with 13 zeros below one (AUC 13·½/14 = 0.464): the
+        // mean over six classes stays near 0.5, so the range is narrow around it.
+        assert!(high - low < 0.4, "[{low}, {high}]");
+        // The same seed gives the same range.
+        assert_eq!(
+            chance_ranking_auc(&[&weight], concepts, &groups, &defining, 200, 7).unwrap(),
+            chance_ranking_auc(&[&weight], concepts, &groups, &defining, 200, 7).unwrap()
+        );
+        assert!(chance_ranking_auc::<f64>(&[], concepts, &groups, &defining, 10, 7).is_err());
     }
 
     #[test]
