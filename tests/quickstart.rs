@@ -73,14 +73,21 @@ fn the_quickstart_lists_each_class_defining_values_and_its_fidelity_is_near_the_
         assert!(figure(&ceiling, name) - figure(&learned, name) <= 0.05, "{name}: learned {learned} vs ceiling {ceiling}");
     }
 
-    // The random bank stays at chance: its ranking AUC lies inside the range its own models give
-    // with their concept columns relabelled at random, in every round.
-    for row in compare["concepts"]["random_fidelity"].as_array().unwrap() {
-        let auc = figure(row, "ranking_auc");
-        let band = row["chance_auc"].as_array().unwrap_or_else(|| panic!("no chance range in {row}"));
-        let (low, high) = (band[0].as_f64().unwrap(), band[1].as_f64().unwrap());
-        assert!(low <= auc && auc <= high, "random bank AUC {auc} outside its chance range [{low}, {high}] in {row}");
-    }
+    // The random bank stays at chance: its ranking AUC lies inside the 95% range its own models
+    // give with their concept columns relabelled at random. Seven rounds are seven draws, so one
+    // may fall outside by chance (expected 0.35 of them); two or more would not be chance.
+    let outside: Vec<String> = compare["concepts"]["random_fidelity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| {
+            let auc = figure(row, "ranking_auc");
+            let band = row["chance_auc"].as_array().unwrap_or_else(|| panic!("no chance range in {row}"));
+            !(band[0].as_f64().unwrap() <= auc && auc <= band[1].as_f64().unwrap())
+        })
+        .map(|row| row.to_string())
+        .collect();
+    assert!(outside.len() <= 1, "the random bank leaves its chance range in {} rounds: {outside:?}", outside.len());
 
     // Every fit of the run reached its tolerance: the PCBMs and the concept probes.
     let mut fits = 0;
