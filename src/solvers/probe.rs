@@ -275,8 +275,9 @@ mod tests {
         let exact = ExactProbes { l2: 1e-3, tolerance: 1e-8, max_passes: 10_000 };
         let fit = exact.fit(x.view(), t.view()).unwrap();
         assert!(fit.converged && fit.kkt_violation <= 1e-8, "{fit:?}");
-        // At the optimum of the standardised problem the gradient of loss + l2‖w‖² vanishes:
-        // check it on raw embeddings through the folded map, w_std = w_raw · σ.
+        // At the optimum of the standardised problem the gradient of loss + l2‖w‖² vanishes.
+        // Check it on raw embeddings through the folded map: w_std = w_raw · σ, and since the
+        // offset's residuals sum to zero, ∂loss/∂w_std = ∂loss/∂w_raw / σ.
         let standard = Standardisation::of(x.view());
         let z = fit.probes.logits(x.view());
         let residual = (z.mapv(sigmoid) - &t) / x.nrows() as f64;
@@ -284,7 +285,7 @@ mod tests {
         for c in 0..3 {
             for j in 0..6 {
                 let sigma = standard.scale[j];
-                let gradient_std = gradient_raw[[c, j]] * sigma + 2.0 * 1e-3 * fit.probes.directions[[c, j]] * sigma;
+                let gradient_std = gradient_raw[[c, j]] / sigma + 2.0 * 1e-3 * fit.probes.directions[[c, j]] * sigma;
                 assert!(gradient_std.abs() < 1e-7, "concept {c}, dimension {j}: {gradient_std}");
             }
             assert!(residual.column(c).sum().abs() < 1e-7, "the unpenalised offset is optimal");
