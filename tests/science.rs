@@ -12,12 +12,12 @@ model net = resnet_tiny { classes = data.classes  width = 8 }
 train dense = sgd { model = net  data = data.train  val = data.val  epochs = 6  batch = 32  lr = 0.05  lr_schedule = cosine }
 prune tickets = imp { from = dense  rounds = 1  rate = 40% }
 embed feats = pooled { of = tickets  layer = "layer3"  data = data }
-concepts bank = annotated { from = feats  labels = data.concepts  epochs = 30  lr = 0.1 }
-explain head = pcbm { concepts = bank  lambda = 1e-4  epochs = 50 }
+concepts bank = annotated { from = feats  labels = data.concepts }
+explain head = pcbm { concepts = bank  lambda = 1e-3  l1_ratio = 0.99 }
 concepts random_bank = random { from = feats  count = 15 }
-explain random_head = pcbm { concepts = random_bank  lambda = 1e-4  epochs = 50 }
+explain random_head = pcbm { concepts = random_bank  lambda = 1e-3  l1_ratio = 0.99 }
 concepts truth = labels { from = feats  labels = data.concepts }
-explain ceiling = pcbm { concepts = truth  lambda = 1e-4  epochs = 50 }
+explain ceiling = pcbm { concepts = truth  lambda = 1e-3  l1_ratio = 0.99 }
 compare ceil = compare { at = [100%, 60%]  accuracy = [ceiling]  concepts = ceiling }
 explain cam = gradcam { of = tickets  layer = "layer3"  images = data.test.sample(32, seed = 0) }
 compare lth = compare {
@@ -77,10 +77,12 @@ fn the_study_on_shapes_beats_chance_repeats_exactly_and_its_explanations_beat_th
     eprintln!("Grad-CAM mass inside the object {inside:.3} vs uniform {uniform:.3}; pointing {}", place["pointing"]);
     assert!(inside > 1.5 * uniform, "map mass inside {inside} vs uniform {uniform}");
 
-    // At round 0 every class lists exactly its defining values on the true concepts: the
-    // concept table answers the ground truth (shape and background define no class). The learned
-    // bank (`lth`) does not yet: its probe's size concept is weak and the PCBM lists shapes as
-    // size proxies (class "small solid": solid, cross, square), an open defect of the bank.
+    // At round 0 every class lists exactly its defining values on the true concepts (`ceil`):
+    // the concept table answers the ground truth (shape and background define no class). The
+    // learned bank (`lth`) lists every defining value too, but with four classes a value can
+    // also be informative by exclusion (class "large solid" gains `colour:yellow` when the only
+    // other yellow class is striped), so it may list more; the eight-class quickstart lists
+    // exactly the defining values (tests/quickstart.rs).
     let meta: Value = serde_json::from_str(
         &std::fs::read_to_string(
             first.path().join(".lth/cache/entries").join(node(&metrics, "data")["key"].as_str().unwrap()).join("meta.json"),
@@ -94,8 +96,7 @@ fn the_study_on_shapes_beats_chance_repeats_exactly_and_its_explanations_beat_th
         out
     };
     let concept_names: Vec<&str> = meta["concept_names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    {
-        let id = "ceil";
+    for id in ["ceil", "lth"] {
         for table in compare_json(first.path(), &metrics, id)["concepts"]["classes"].as_array().unwrap() {
             let class = table["class"].as_str().unwrap();
             let index = meta["class_names"].as_array().unwrap().iter().position(|c| c == class).unwrap();
@@ -108,7 +109,11 @@ fn the_study_on_shapes_beats_chance_repeats_exactly_and_its_explanations_beat_th
             defining.sort();
             let round0 = table["rounds"].as_array().unwrap().iter().find(|r| r["round"] == 0).unwrap();
             let listed = names(&Value::Array(round0["positive"].as_array().unwrap().iter().map(|p| p[0].clone()).collect()));
-            assert_eq!(listed, defining, "`{id}`, class {class}: listed {listed:?}, defined by {defining:?}");
+            if id == "ceil" {
+                assert_eq!(listed, defining, "`{id}`, class {class}: listed {listed:?}, defined by {defining:?}");
+            } else {
+                assert!(defining.iter().all(|d| listed.contains(d)), "`{id}`, class {class}: listed {listed:?}, defined by {defining:?}");
+            }
         }
     }
 
