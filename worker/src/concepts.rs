@@ -543,10 +543,12 @@ mod tests {
     use super::*;
     use lthlang::kinds::Category;
 
-    fn annotated_fields(epochs: i64) -> BTreeMap<String, Value> {
+    fn annotated_fields(solver: &str, epochs: i64) -> BTreeMap<String, Value> {
         fields(&[
             ("from", Value::Stage("embed".into())),
             ("labels", Value::ConceptLabels { dataset: "data".into() }),
+            ("solver", Value::Word(solver.into())),
+            ("l2", Value::Float(1e-4)),
             ("epochs", Value::Int(epochs)),
             ("lr", Value::Float(0.5)),
             ("batch", Value::Int(32)),
@@ -556,28 +558,35 @@ mod tests {
 
     #[test]
     fn annotated_probes_rank_validation_images_of_separable_concepts() {
-        let world = World::new(1);
-        let mut ws = Workspace::new();
-        world.write(&mut ws);
-        let metrics = ws.run("bank", Category::Concepts, "annotated", annotated_fields(40), 7).unwrap();
-        assert_eq!(metrics["auroc_split"], "val");
-        for c in ["c0", "c1", "c2", "c3"] {
-            let area = metrics["auroc"][c].as_f64().unwrap();
-            assert!(area > 0.95, "{c}: AUROC {area}");
+        for solver in ["exact", "sgd"] {
+            let world = World::new(1);
+            let mut ws = Workspace::new();
+            world.write(&mut ws);
+            let metrics = ws.run("bank", Category::Concepts, "annotated", annotated_fields(solver, 40), 7).unwrap();
+            assert_eq!(metrics["auroc_split"], "val");
+            assert_eq!(metrics["probes"]["solver"], solver);
+            if solver == "exact" {
+                assert_eq!(metrics["probes"]["converged"], true, "{metrics}");
+            }
+            for c in ["c0", "c1", "c2", "c3"] {
+                let area = metrics["auroc"][c].as_f64().unwrap();
+                assert!(area > 0.95, "{solver}, {c}: AUROC {area}");
+            }
+            let stored = StoredBank::read(&ws.dir("bank")).unwrap();
+            assert_eq!(stored.method, "annotated");
+            assert_eq!(stored.names, ["c0", "c1", "c2", "c3"]);
+            // The stored scores are the probes' sigmoid outputs on the stored linear map.
+            let tensors = checkpoint::load(&ws.dir("bank").join(BANK_FILE)).unwrap();
+            let directions = arrays::matrix(&tensors["directions"], "directions").unwrap();
+            let offsets: Vec<f32> = Vec::try_from(&tensors["offsets"]).unwrap();
+            assert_eq!(directions.dim(), (4, 8));
+            let (test_scores, test_labels) = &stored.splits["test"];
+            let test = &world.splits[2];
+            assert_eq!(test_labels, &test.labels);
+            let logit = test.embeddings.row(5).dot(&directions.row(2)) + f64::from(offsets[2]);
+            let expected = 1.0 / (1.0 + (-logit).exp());
+            assert!((test_scores[[5, 2]] - expected).abs() < 1e-4, "{solver}: {} vs {expected}", test_scores[[5, 2]]);
         }
-        let stored = StoredBank::read(&ws.dir("bank")).unwrap();
-        assert_eq!(stored.method, "annotated");
-        assert_eq!(stored.names, ["c0", "c1", "c2", "c3"]);
-        // The stored scores are the stored linear map of the embeddings.
-        let tensors = checkpoint::load(&ws.dir("bank").join(BANK_FILE)).unwrap();
-        let directions = arrays::matrix(&tensors["directions"], "directions").unwrap();
-        let offsets: Vec<f32> = Vec::try_from(&tensors["offsets"]).unwrap();
-        assert_eq!(directions.dim(), (4, 8));
-        let (test_scores, test_labels) = &stored.splits["test"];
-        let test = &world.splits[2];
-        assert_eq!(test_labels, &test.labels);
-        let expected = test.embeddings.row(5).dot(&directions.row(2)) + f64::from(offsets[2]);
-        assert!((test_scores[[5, 2]] - expected).abs() < 1e-4);
     }
 
     #[test]
@@ -596,7 +605,7 @@ mod tests {
                 logits: None,
             }],
         );
-        let mut f = annotated_fields(1);
+        let mut f = annotated_fields("exact", 1);
         f.insert("from".into(), Value::Stage("other".into()));
         let error = ws.run("bank", Category::Concepts, "annotated", f, 0).unwrap_err();
         assert!(error.0.contains("10 embeddings but 400 rows of concept labels"), "{}", error.0);
