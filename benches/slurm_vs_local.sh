@@ -4,13 +4,16 @@
 # (submission to start: queueing and launch; start to first event: lthlang and libtorch loading
 # in the job). Every figure comes from this run; nothing is hard-coded.
 #
-#   benches/slurm_vs_local.sh [EXPERIMENT]     # default experiments/quickstart.lth
+#   benches/slurm_vs_local.sh [EXPERIMENT [RUN ARGS...]]   # default experiments/quickstart.lth
+#   benches/slurm_vs_local.sh experiments/quickstart.lth --smoke 2   # both runs get `--smoke 2`
 #
 # Needs the release build (cargo build --release --workspace --bins). Starts the test cluster
 # when SLURM_CONF is unset, and stops it again at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 experiment=${1:-experiments/quickstart.lth}
+shift $(( $# > 0 ? 1 : 0 ))
+run_args=("$@")
 lthlang=$PWD/target/release/lthlang
 work=$(mktemp -d "$PWD/target/slurm-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -29,19 +32,28 @@ timed() { # label, folder, extra args...
   local label=$1 dir=$2; shift 2
   local start end
   start=$(date +%s.%N)
-  (cd "$dir" && "$lthlang" run "$name" --cache cache --json "$@" > events.jsonl)
+  (cd "$dir" && "$lthlang" run "$name" --cache cache --json ${run_args[@]+"${run_args[@]}"} "$@" > events.jsonl)
   end=$(date +%s.%N)
   echo "$label $(python3 -c "print(f'{$end - $start:.1f}')")" >> "$work/walls"
 }
 timed local "$work/local"
 timed slurm "$work/slurm" --executor slurm
 
-python3 - "$work" "${name%.lth}" <<'PY'
+python3 - "$work" "${name%.lth}" "${run_args[*]:-}" <<'PY'
 import json, os, sys, statistics, glob
-work, experiment = sys.argv[1], sys.argv[2]
+work, experiment, run_args = sys.argv[1], sys.argv[2], sys.argv[3]
 walls = dict(line.split() for line in open(os.path.join(work, "walls")))
-same = open(f"{work}/local/runs/{experiment}/metrics.json", "rb").read() == open(f"{work}/slurm/runs/{experiment}/metrics.json", "rb").read()
-cache = f"{work}/slurm/cache/slurm"
+# A smoke run writes runs/<experiment>-smoke/ and keeps its cache (Slurm records included) in
+# cache/smoke-N/: take whichever run folder and records folder the runs made.
+def one(pattern):
+    found = sorted(glob.glob(pattern, recursive=True))
+    if len(found) != 1:
+        sys.exit(f"expected one match of {pattern}, found {found}")
+    return found[0]
+local_metrics = one(f"{work}/local/runs/{experiment}*/metrics.json")
+slurm_metrics = one(f"{work}/slurm/runs/{experiment}*/metrics.json")
+same = open(local_metrics, "rb").read() == open(slurm_metrics, "rb").read()
+cache = os.path.dirname(one(f"{work}/slurm/cache*/**/slurm/jobs"))
 jobs, clocks = {}, {}
 for record in glob.glob(f"{cache}/jobs/*.json"):
     job = json.load(open(record))
@@ -60,7 +72,8 @@ for key, job in jobs.items():
     if "start" not in c:
         continue
     # A job may start once it is submitted and every job it reads from has ended: the time from
-    # then to its start is Slurm's own overhead (scheduling and launch), not waiting on inputs.
+    # then to its start is Slurm's scheduling and launch, not waiting on inputs; but when both
+    # nodes are busy with other ready jobs it also holds the wait for a free node.
     request = json.load(open(f"{cache}/requests/{key}.json"))["request"]
     inputs = [os.path.basename(u["dir"]) for u in request["upstream"]]
     ready = max([job["submitted"]] + [clocks[k]["end"] for k in inputs if k in clocks and "end" in clocks[k]])
@@ -73,11 +86,11 @@ for line in open(f"{work}/slurm/events.jsonl"):
         hosts[event["node"]] = event["host"]
 def describe(values):
     return f"median {statistics.median(values):.2f} s, max {max(values):.2f} s over {len(values)} jobs" if values else "no jobs"
-print(f"experiment                 {experiment}")
+print(f"experiment                 {experiment} {run_args}".rstrip())
 print(f"local (--jobs 1) wall      {walls['local']} s")
 print(f"slurm (2 nodes) wall       {walls['slurm']} s  ({float(walls['slurm']) / float(walls['local']):.2f}x local)")
 print(f"metrics.json identical     {same}")
 print(f"jobs per node              {dict(sorted({h: list(hosts.values()).count(h) for h in set(hosts.values())}.items()))}")
-print(f"ready -> job start         {describe(queue)}  (ready: submitted and every input's job ended)")
+print(f"ready -> job start         {describe(queue)}  (ready: submitted and every input's job ended; includes waiting for a free node)")
 print(f"job start -> first event   {describe(launch)}")
 PY
