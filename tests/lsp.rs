@@ -171,7 +171,7 @@ fn an_editor_session_over_stdio() {
         json!({ "textDocument": { "uri": uri }, "position": position(&with_block, "data.classes  }", "data.classes ".len()) }),
     );
     let fields = labels(&completion);
-    assert_eq!(fields, ["width", "weights"], "resnet_tiny's fields but `classes`, already written");
+    assert_eq!(fields, ["width", "weights", "normalize"], "resnet_tiny's fields but `classes`, already written");
     assert!(!fields.contains(&"classes".to_owned()), "`classes` is already written: {fields:?}");
 
     // Completion after `layer = "` (the file does not parse): the layers of the model the block reads.

@@ -277,6 +277,7 @@ pub fn resolve(
         for (name, (value, span, effect)) in typed {
             fields.insert(name, FieldValue { value, written: Written::At(span), effect });
         }
+        resolve_auto(method, &mut fields);
         let written: HashSet<&str> = decl.fields.iter().map(|f| f.name.name.as_str()).collect();
         for spec in method.fields.iter().filter(|s| s.default.is_none() && !fields.contains_key(s.name) && !written.contains(s.name)) {
             typer.diagnostics.push(
@@ -300,6 +301,32 @@ pub fn resolve(
     }
     let experiment = experiment(sources, root, module, &mut typer);
     Program { experiment, stages }
+}
+
+/// A model's `auto` fields, whose meaning depends on other fields, become the concrete choice
+/// here, so plans, cache keys and the worker all see it: `normalize = auto` is `imagenet` when a
+/// torchvision architecture loads `weights` and `fixed` otherwise; `transform_input = auto` is
+/// `true` exactly when `weights` is given (torchvision sets it for its pretrained Inception-v3).
+/// `transform_input` is stored as a boolean whichever way it was written.
+fn resolve_auto(method: &Method, fields: &mut BTreeMap<String, FieldValue>) {
+    if method.category != crate::kinds::Category::Model {
+        return;
+    }
+    let pretrained = matches!(fields.get("weights").map(|f| &f.value), Some(Value::Path(_)));
+    if let Some(field) = fields.get_mut("normalize") {
+        if field.value == Value::Word("auto".to_owned()) {
+            let torchvision = crate::kinds::model::TORCHVISION.contains(&method.name);
+            field.value = Value::Word(if pretrained && torchvision { "imagenet" } else { "fixed" }.to_owned());
+        }
+    }
+    if let Some(field) = fields.get_mut("transform_input") {
+        if let Value::Word(word) = &field.value {
+            field.value = Value::Bool(match word.as_str() {
+                "auto" => pretrained,
+                other => other == "true",
+            });
+        }
+    }
 }
 
 /// Types the fields written in one block against a method: (name → value, span, effect).

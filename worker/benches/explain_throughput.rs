@@ -37,7 +37,7 @@ fn ours() -> (f64, f64) {
     let net = Network::build("resnet18", 10, 0, 0, Device::Cpu).expect("network");
     let images = Tensor::randint(256, [IMAGES, 3, SIZE, SIZE], (Kind::Uint8, Device::Cpu));
     let labels = Tensor::zeros([IMAGES], (Kind::Int64, Device::Cpu));
-    let x = lthlang_worker::data::normalise(&images).expect("normalise");
+    let x = lthlang_worker::data::Normalisation::FIXED.apply(&images).expect("normalise");
     let cams = best(IMAGES, || {
         saliency::explain(&net, saliency::cam::Method::parse("gradcam").expect("gradcam"), "layer4", &x, &labels, Target::Predicted, 32)
             .expect("maps");

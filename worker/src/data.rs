@@ -43,6 +43,94 @@ pub struct Meta {
     /// (and for artifacts written before augmentation existed).
     #[serde(default)]
     pub augment: Option<Augmentation>,
+    /// Per-channel mean and deviation of the training split's images, on the 0–1 scale (what
+    /// `normalize = dataset` uses). Absent in artifacts written before it was recorded; then
+    /// [`channel_statistics`] computes it from the rows, giving the same numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Normalisation>,
+}
+
+/// How image bytes become a network's input: x / 255, minus `mean`, divided by `std`, per
+/// channel (RGB). A model's `normalize` field chooses it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalisation {
+    pub mean: [f64; 3],
+    pub std: [f64; 3],
+}
+
+impl Normalisation {
+    /// (x / 255 - 0.5) / 0.25 for every channel: the scale every dataset had before
+    /// `normalize` existed, and what `normalize = fixed` keeps.
+    pub const FIXED: Normalisation = Normalisation { mean: [0.5; 3], std: [0.25; 3] };
+    /// ImageNet's statistics as torchvision's pretrained weights expect them.
+    pub const IMAGENET: Normalisation = Normalisation { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+
+    /// Bytes `[n, 3, h, w]` to normalised floats on the same device.
+    pub fn apply(&self, images: &Tensor) -> Result<Tensor> {
+        let x = images.f_to_kind(Kind::Float)?.f_div_scalar(255.0)?;
+        let uniform = |v: &[f64; 3]| v.iter().all(|c| c.to_bits() == v[0].to_bits());
+        if uniform(&self.mean) && uniform(&self.std) {
+            // Scalars: the same operations, and so the same bits, as before per-channel values.
+            return Ok(x.f_sub_scalar(self.mean[0])?.f_div_scalar(self.std[0])?);
+        }
+        // As torchvision's `Normalize`: the constants as float32 tensors, subtracted then divided.
+        let column = |v: &[f64; 3]| -> Result<Tensor> {
+            Ok(Tensor::f_from_slice(&v.map(|c| c as f32))?.f_reshape([1, 3, 1, 1])?.f_to_device(x.device())?)
+        };
+        Ok(x.f_sub(&column(&self.mean)?)?.f_div(&column(&self.std)?)?)
+    }
+}
+
+/// Per-channel mean and (population) deviation of byte images `[n, 3, h, w]` on the 0–1 scale,
+/// summed in f64 over chunks of rows, so a mapped split is read once and never held whole.
+pub fn channel_statistics_of(images: &Tensor) -> Result<Normalisation> {
+    let size = images.size();
+    let n = size.first().copied().unwrap_or(0);
+    if n == 0 || size.len() != 4 || size[1] != 3 {
+        return Err(StageError::new(format!("`normalize = dataset` needs the training split's images, and it has none (shape {size:?})")));
+    }
+    let (mut sum, mut squares) = ([0f64; 3], [0f64; 3]);
+    let chunk = 256;
+    let mut start = 0;
+    while start < n {
+        let rows = images.f_narrow(0, start, chunk.min(n - start))?.f_to_kind(Kind::Double)?;
+        let s = Vec::<f64>::try_from(rows.f_sum_dim_intlist(&[0i64, 2, 3][..], false, Kind::Double)?)?;
+        let q = Vec::<f64>::try_from(rows.f_square()?.f_sum_dim_intlist(&[0i64, 2, 3][..], false, Kind::Double)?)?;
+        for c in 0..3 {
+            sum[c] += s.get(c).copied().unwrap_or(0.0);
+            squares[c] += q.get(c).copied().unwrap_or(0.0);
+        }
+        start += chunk;
+    }
+    let count = (n * size[2] * size[3]) as f64;
+    let mean = sum.map(|s| s / count / 255.0);
+    let mut std = [0f64; 3];
+    for c in 0..3 {
+        std[c] = (squares[c] / count / (255.0 * 255.0) - mean[c] * mean[c]).max(0.0).sqrt();
+        if std[c] == 0.0 {
+            return Err(StageError::new(format!(
+                "`normalize = dataset`: channel {c} of the training images is constant, so it has no deviation to divide by"
+            )));
+        }
+    }
+    Ok(Normalisation { mean, std })
+}
+
+/// The training split's channel statistics of the dataset artifact in `dir`: as recorded in its
+/// meta, or computed from its rows for an artifact that predates the record.
+pub fn channel_statistics(dir: &Path) -> Result<Normalisation> {
+    let meta = read_meta(dir)?;
+    if let Some(channels) = meta.channels {
+        return Ok(channels);
+    }
+    let train = RowFile::open(&images_file(dir, "train"), "images")?;
+    channel_statistics_of(train.tensor())
+}
+
+fn read_meta(dir: &Path) -> Result<Meta> {
+    let meta_path = dir.join("meta.json");
+    let text = std::fs::read_to_string(&meta_path).map_err(|e| io_error(&meta_path, &e))?;
+    serde_json::from_str(&text).map_err(|e| StageError::new(format!("{}: {e}", meta_path.display())))
 }
 
 /// The row file of a split's images in a dataset folder.
@@ -66,12 +154,20 @@ pub struct Split {
     pub concepts: Option<Tensor>,
     masks: Option<RowFile>,
     device: Device,
+    input: Normalisation,
 }
 
 impl Split {
     /// A split held in memory (tests, and stages that build images on the fly).
     pub fn in_memory(images: Tensor, labels: Tensor, device: Device) -> Split {
-        Split { images: RowFile::in_memory(images), labels, concepts: None, masks: None, device }
+        Split { images: RowFile::in_memory(images), labels, concepts: None, masks: None, device, input: Normalisation::FIXED }
+    }
+
+    /// The same split, normalised as `input` says.
+    #[cfg_attr(not(test), allow(dead_code, reason = "stages set the normalisation when they load a dataset"))]
+    pub fn normalised(mut self, input: Normalisation) -> Split {
+        self.input = input;
+        self
     }
 
     pub fn len(&self) -> i64 {
@@ -114,7 +210,7 @@ impl Split {
                 labels.f_pin_memory(device)?.f_to_device_(device, Kind::Int64, true, false)?,
             ),
         };
-        Ok((normalise(&bytes)?, labels))
+        Ok((self.input.apply(&bytes)?, labels))
     }
 
     /// Like [`Split::batch`], with one random crop and flip per image drawn from `rng`.
@@ -128,11 +224,6 @@ impl Split {
     }
 }
 
-/// Bytes to the network's input scale: (x / 255 - 0.5) / 0.25, the same for every dataset.
-pub fn normalise(images: &Tensor) -> Result<Tensor> {
-    Ok(images.f_to_kind(Kind::Float)?.f_div_scalar(255.0)?.f_sub_scalar(0.5)?.f_div_scalar(0.25)?)
-}
-
 pub struct Dataset {
     pub meta: Meta,
     pub splits: BTreeMap<String, Split>,
@@ -144,10 +235,9 @@ impl Dataset {
     }
 
     /// Opens a dataset artifact: the meta and small tensors are read, the images and masks mapped.
-    pub fn load(dir: &Path, device: Device) -> Result<Dataset> {
-        let meta_path = dir.join("meta.json");
-        let text = std::fs::read_to_string(&meta_path).map_err(|e| io_error(&meta_path, &e))?;
-        let meta: Meta = serde_json::from_str(&text).map_err(|e| StageError::new(format!("{}: {e}", meta_path.display())))?;
+    /// Batches come out normalised as `input` says (the network's choice, see `models::Spec`).
+    pub fn load(dir: &Path, device: Device, input: Normalisation) -> Result<Dataset> {
+        let meta = read_meta(dir)?;
         let mut tensors = checkpoint::load(&dir.join("data.safetensors"))?;
         let mut splits = BTreeMap::new();
         for split in SPLITS {
@@ -155,7 +245,7 @@ impl Dataset {
             let images = RowFile::open(&images_file(dir, split), "images")?;
             let masks = meta.masks.then(|| RowFile::open(&masks_file(dir, split), "masks")).transpose()?;
             let concepts = tensors.remove(&format!("{split}.concepts"));
-            splits.insert(split.to_owned(), Split { images, labels, concepts, masks, device });
+            splits.insert(split.to_owned(), Split { images, labels, concepts, masks, device, input });
         }
         Ok(Dataset { meta, splits })
     }
@@ -234,8 +324,15 @@ pub fn save(dir: &Path, meta: &Meta, splits: &BTreeMap<&str, RawSplit>) -> Resul
         &tensors,
         &BTreeMap::from([("format".to_owned(), "lthlang-dataset-2".to_owned())]),
     )?;
+    // The training split's channel statistics, recorded once for `normalize = dataset`; a
+    // dataset without training images has none to record.
+    let mut meta = meta.clone();
+    if splits.get("train").is_some_and(|t| !t.labels.is_empty()) {
+        let train = RowFile::open(&images_file(dir, "train"), "images")?;
+        meta.channels = channel_statistics_of(train.tensor()).ok();
+    }
     let path = dir.join("meta.json");
-    let text = serde_json::to_string_pretty(meta).map_err(|e| StageError::new(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&meta).map_err(|e| StageError::new(e.to_string()))?;
     std::fs::write(&path, text).map_err(|e| io_error(&path, &e))
 }
 
@@ -281,7 +378,7 @@ mod tests {
             masks: Some(Rows::Memory(vec![1, 0, 0, 1, 0, 0, 1, 1])),
         };
         save(dir.path(), &meta, &BTreeMap::from([("test", split)])).unwrap_or_else(|e| panic!("{e}"));
-        let data = Dataset::load(dir.path(), Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        let data = Dataset::load(dir.path(), Device::Cpu, Normalisation::FIXED).unwrap_or_else(|e| panic!("{e}"));
         let test = data.split("test").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((test.images().size(), test.images().kind()), (vec![2, 3, 2, 2], Kind::Uint8));
         assert_eq!(test.images().int64_value(&[1, 2, 1, 0]), 12 + 8 + 2);
@@ -296,5 +393,71 @@ mod tests {
         let plain = Meta { masks: false, ..meta };
         let message = save(dir.path(), &plain, &BTreeMap::from([("train", short)])).err().map(|e| e.0).unwrap_or_default();
         assert!(message.contains("the train split's images hold 11 bytes, expected 12"), "{message}");
+    }
+
+    #[test]
+    fn normalisation_is_per_channel_and_fixed_keeps_the_old_bits() {
+        let bytes = Tensor::from_slice(&[0u8, 51, 102, 153, 204, 255]).reshape([1, 3, 1, 2]);
+        let fixed = Normalisation::FIXED.apply(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        let old = bytes.to_kind(Kind::Float) / 255.0;
+        let old = (old - 0.5) / 0.25;
+        assert!(fixed.equal(&old), "fixed must give the bits the single formula gave");
+        let imagenet = Normalisation::IMAGENET.apply(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        let (m, s) = (Normalisation::IMAGENET.mean, Normalisation::IMAGENET.std);
+        for (c, w, byte) in [(0, 0, 0.0), (0, 1, 51.0), (1, 0, 102.0), (1, 1, 153.0), (2, 0, 204.0), (2, 1, 255.0)] {
+            let expected = (byte / 255.0 - m[c]) / s[c];
+            let got = imagenet.double_value(&[0, c as i64, 0, w]);
+            assert!((got - expected).abs() < 1e-6, "channel {c}: {got} vs {expected}");
+        }
+    }
+
+    #[test]
+    fn channel_statistics_are_the_population_mean_and_deviation_on_the_unit_scale() {
+        // 300 images (more than one chunk of rows), 2 x 2 px: red cycles 0..=255, green is 10
+        // or 30, blue constant 128 in all but one pixel.
+        let n = 300;
+        let mut bytes = Vec::new();
+        for i in 0..n {
+            bytes.extend((0..4).map(|p| ((i * 4 + p) % 256) as u8));
+            bytes.extend((0..4).map(|p| if p % 2 == 0 { 10u8 } else { 30 }));
+            bytes.extend((0..4).map(|p| if i == 0 && p == 0 { 0u8 } else { 128 }));
+        }
+        let images = Tensor::from_slice(&bytes).reshape([n as i64, 3, 2, 2]);
+        let stats = channel_statistics_of(&images).unwrap_or_else(|e| panic!("{e}"));
+        let floats = images.to_kind(Kind::Double) / 255.0;
+        for c in 0..3 {
+            let channel = floats.select(1, c);
+            let mean = channel.mean(Kind::Double).double_value(&[]);
+            let std = channel.std(false).double_value(&[]);
+            assert!((stats.mean[c as usize] - mean).abs() < 1e-12 && (stats.std[c as usize] - std).abs() < 1e-9, "{c}: {stats:?}");
+        }
+        assert!((stats.mean[1] - 20.0 / 255.0).abs() < 1e-12 && (stats.std[1] - 10.0 / 255.0).abs() < 1e-12);
+        let flat = Tensor::full([2, 3, 2, 2], 7, (Kind::Uint8, Device::Cpu));
+        let message = channel_statistics_of(&flat).err().map(|e| e.0).unwrap_or_default();
+        assert!(message.contains("constant"), "{message}");
+    }
+
+    #[test]
+    fn a_saved_dataset_records_its_training_channels_and_old_artifacts_get_the_same_numbers() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let meta = Meta { classes: 2, image: 2, ..Meta::default() };
+        let split = RawSplit { images: Rows::Memory((0..24).map(|v| v * 10).collect()), labels: vec![1, 0], concepts: None, masks: None };
+        save(dir.path(), &meta, &BTreeMap::from([("train", split)])).unwrap_or_else(|e| panic!("{e}"));
+        let recorded = read_meta(dir.path()).unwrap_or_else(|e| panic!("{e}")).channels;
+        // Red: 0, 10, 20, 30 and 120..150 (image 2) on the 0-255 scale.
+        let red = [0.0, 10.0, 20.0, 30.0, 120.0, 130.0, 140.0, 150.0].map(|v: f64| v / 255.0);
+        let mean = red.iter().sum::<f64>() / 8.0;
+        let std = (red.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 8.0).sqrt();
+        let stats = recorded.unwrap_or_else(|| panic!("no channels recorded"));
+        assert!((stats.mean[0] - mean).abs() < 1e-12 && (stats.std[0] - std).abs() < 1e-12, "{stats:?}");
+        // An artifact written before the record: the same numbers, from its rows.
+        let path = dir.path().join("meta.json");
+        let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default()).unwrap_or_default();
+        json.as_object_mut().map(|o| o.remove("channels"));
+        std::fs::write(&path, json.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(channel_statistics(dir.path()).ok(), Some(stats));
+        let data = Dataset::load(dir.path(), Device::Cpu, stats).unwrap_or_else(|e| panic!("{e}"));
+        let (x, _) = data.split("train").and_then(|t| t.batch(&Tensor::from_slice(&[0i64]))).unwrap_or_else(|e| panic!("{e}"));
+        assert!((x.double_value(&[0, 0, 0, 1]) - (10.0 / 255.0 - mean) / std).abs() < 1e-5);
     }
 }

@@ -69,8 +69,8 @@ pub fn embed_first(net: &Network, split: &Split, layer: &str, batch: i64, batche
 pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let layer = ctx.text("layer")?;
     let batch = ctx.int("batch")?.max(1);
-    let net = models::network_of(ctx, ctx.stage_name("of")?)?;
-    let data = Dataset::load(&ctx.upstream(ctx.stage_name("data")?)?.dir, ctx.device)?;
+    let (net, input) = models::network_of(ctx, ctx.stage_name("of")?)?;
+    let data = Dataset::load(&ctx.upstream(ctx.stage_name("data")?)?.dir, ctx.device, input)?;
     let mut tensors = BTreeMap::new();
     let mut accuracy = serde_json::Map::new();
     let mut counts = serde_json::Map::new();
@@ -203,7 +203,7 @@ mod tests {
         request.round = Some(2);
         fixtures::run_request(&request).unwrap_or_else(|e| panic!("{e}"));
         let stored = checkpoint::load(&request.output.join(EMBEDDINGS_FILE)).unwrap_or_else(|e| panic!("{e}"));
-        let data = Dataset::load(&fx.dir("data"), Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        let data = Dataset::load(&fx.dir("data"), Device::Cpu, crate::data::Normalisation::FIXED).unwrap_or_else(|e| panic!("{e}"));
         let expected =
             embed_split(&rounds[1], data.split("val").unwrap_or_else(|e| panic!("{e}")), "layer3", 128).unwrap_or_else(|e| panic!("{e}"));
         assert!(stored["val.logits"].allclose(&expected.logits, 1e-6, 1e-6, false));

@@ -534,7 +534,8 @@ pub fn inputs(ctx: &Context, fields: &BTreeMap<String, Value>) -> Result<(Spec, 
         _ => return Err(StageError::new("train stage without `data`")),
     };
     let spec = Spec::read(&model.dir)?;
-    Ok((spec, model.dir.join(INIT_FILE), Dataset::load(&dataset.dir, ctx.device)?))
+    let input = spec.normalisation(Some(&dataset.dir))?;
+    Ok((spec, model.dir.join(INIT_FILE), Dataset::load(&dataset.dir, ctx.device, input)?))
 }
 
 pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
@@ -621,7 +622,7 @@ mod augmentation_tests {
             ..Meta::default()
         };
         data::save(dir.path(), &meta, &BTreeMap::from([("train", raw)])).unwrap_or_else(|e| panic!("{e}"));
-        let mut data = Dataset::load(dir.path(), Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        let mut data = Dataset::load(dir.path(), Device::Cpu, crate::data::Normalisation::FIXED).unwrap_or_else(|e| panic!("{e}"));
         let first = weights_after_an_epoch(&data, &dir.path().join("a"));
         let second = weights_after_an_epoch(&data, &dir.path().join("b"));
         data.meta.augment = None;

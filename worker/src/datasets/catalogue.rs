@@ -75,6 +75,7 @@ impl Catalogue {
             skipped: skipped_files.len(),
             skipped_files,
             augment,
+            channels: None,
         };
         Ok((meta, splits))
     }

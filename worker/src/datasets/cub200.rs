@@ -315,7 +315,7 @@ mod tests {
         assert!(meta.masks);
         assert_eq!(meta.splits.get("test"), Some(&3));
         ok(crate::data::save(out.path(), &meta, &splits));
-        let data = ok(crate::data::Dataset::load(out.path(), tch::Device::Cpu));
+        let data = ok(crate::data::Dataset::load(out.path(), tch::Device::Cpu, crate::data::Normalisation::FIXED));
         let test = ok(data.split("test"));
         let first_mask: Option<Vec<u8>> = test.masks().and_then(|m| Vec::try_from(m.get(0).flatten(0, -1)).ok());
         assert_eq!(first_mask, Some(vec![1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));

@@ -158,7 +158,7 @@ mod tests {
         let metrics = ok(run(&ctx, "image_folder"));
         assert_eq!(metrics["skipped"], 1);
         assert_eq!(metrics["skipped_files"][0], "red/broken.png");
-        let data = ok(Dataset::load(&output, Device::Cpu));
+        let data = ok(Dataset::load(&output, Device::Cpu, crate::data::Normalisation::FIXED));
         assert_eq!(data.meta.augment, Some(Augmentation::standard()));
         assert_eq!(data.meta.class_names, vec!["ramp", "red"]);
         assert_eq!(data.meta.splits.values().sum::<usize>(), 16);

@@ -302,6 +302,7 @@ pub struct Inception {
     aux: Option<Aux>,
     late: Vec<Mixed>,
     fc: nn::Linear,
+    transform_input: bool,
 }
 
 /// What one forward pass produced: the logits, and the auxiliary logits when they were computed.
@@ -311,7 +312,7 @@ pub struct Outputs {
 }
 
 impl Inception {
-    pub fn new(p: &nn::Path<'_>, classes: i64, aux_logits: bool) -> Inception {
+    pub fn new(p: &nn::Path<'_>, classes: i64, aux_logits: bool, transform_input: bool) -> Inception {
         let top = |name: &str, cin: i64, cout: i64, shape: Shape| Unit::new(p, "", name, cin, cout, shape, WEIGHT_STDDEV);
         let stem =
             vec![top("Conv2d_1a_3x3", 3, 32, strided(3)), top("Conv2d_2a_3x3", 32, 32, square(3)), top("Conv2d_2b_3x3", 32, 64, same(3))];
@@ -330,7 +331,7 @@ impl Inception {
         let late = vec![block_d(p, "Mixed_7a", 768), block_e(p, "Mixed_7b", 1280), block_e(p, "Mixed_7c", 2048)];
         let fc_init = nn::LinearConfig { ws_init: nn::Init::Randn { mean: 0.0, stdev: WEIGHT_STDDEV }, ..Default::default() };
         let fc = nn::linear(p / "fc", 2048, classes, fc_init);
-        Inception { stem, head_units, early, aux, late, fc }
+        Inception { stem, head_units, early, aux, late, fc, transform_input }
     }
 
     pub fn has_aux(&self) -> bool {
@@ -346,7 +347,7 @@ impl Inception {
         let batch = size.first().copied().unwrap_or(0);
         let run_aux = self.aux.is_some() && ((train && batch > 1) || wants_aux);
         check_input(&size, run_aux)?;
-        let mut y = x.shallow_clone();
+        let mut y = if self.transform_input { transform_input(x)? } else { x.shallow_clone() };
         for unit in &self.stem {
             y = unit.forward(&y, train, capture);
         }
@@ -375,6 +376,19 @@ impl Inception {
         capture.offer("fc", &logits);
         Ok(Outputs { logits, aux })
     }
+}
+
+/// torchvision's `Inception3._transform_input`: an input normalised with ImageNet's mean and
+/// deviation becomes (x - 0.5) / 0.5 of the same image, channel by channel, with torchvision's
+/// constants and order of operations.
+fn transform_input(x: &Tensor) -> Result<Tensor> {
+    const IMAGENET: [(f64, f64); 3] = [(0.485, 0.229), (0.456, 0.224), (0.406, 0.225)];
+    let mut channels = Vec::with_capacity(3);
+    for (c, (mean, std)) in IMAGENET.into_iter().enumerate() {
+        let channel = x.f_select(1, i64::try_from(c).unwrap_or(0))?.f_unsqueeze(1)?;
+        channels.push(channel.f_mul_scalar(std / 0.5)?.f_add_scalar((mean - 0.5) / 0.5)?);
+    }
+    Ok(Tensor::f_cat(&channels, 1)?)
 }
 
 /// Rejects inputs the layers cannot take, before libtorch would fail inside a convolution.

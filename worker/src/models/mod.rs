@@ -12,6 +12,7 @@ mod torchscript;
 
 pub use pretrained::Pretrained;
 
+use crate::data::Normalisation;
 use crate::StageError;
 use lthlang::kinds::layers;
 use std::collections::BTreeMap;
@@ -84,7 +85,9 @@ impl Network {
             "resnet_tiny" => resnet(resnet::Variant::Tiny { width: spec.width }),
             "resnet18" => resnet(resnet::Variant::R18),
             "resnet50" => resnet(resnet::Variant::R50),
-            "inception_v3" => Architecture::Inception(Box::new(inception::Inception::new(&root, classes, spec.aux_logits))),
+            "inception_v3" => {
+                Architecture::Inception(Box::new(inception::Inception::new(&root, classes, spec.aux_logits, spec.transform_input)))
+            }
             "torchscript" => {
                 let file = spec.module.as_deref().ok_or_else(|| StageError::new("a torchscript spec without its module file"))?;
                 Architecture::TorchScript(Box::new(torchscript::TorchScript::load(file, &root, classes, spec.layers.clone())?))
@@ -208,6 +211,35 @@ pub struct Spec {
     /// torchscript: the layers `forward_with` can return.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<String>,
+    /// How image bytes become this network's input (`normalize`); specs written before the
+    /// field existed had `fixed`.
+    #[serde(default)]
+    pub normalize: Normalize,
+    /// inception_v3: torchvision's `transform_input` (the input is taken as ImageNet-normalised
+    /// and mapped to (x - 0.5) / 0.5 inside the network).
+    #[serde(default)]
+    pub transform_input: bool,
+}
+
+/// The `normalize` choices after the checker resolved `auto`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalize {
+    #[default]
+    Fixed,
+    Imagenet,
+    Dataset,
+}
+
+impl Normalize {
+    fn parse(word: &str) -> crate::Result<Normalize> {
+        match word {
+            "fixed" => Ok(Normalize::Fixed),
+            "imagenet" => Ok(Normalize::Imagenet),
+            "dataset" => Ok(Normalize::Dataset),
+            other => Err(StageError::new(format!("`normalize` should be `imagenet`, `dataset` or `fixed`, got `{other}`"))),
+        }
+    }
 }
 
 impl Spec {
@@ -236,6 +268,22 @@ impl Spec {
         Ok(net)
     }
 
+    /// The numbers this spec's inputs are normalised with. `trained_on` is the folder of the
+    /// dataset the network is trained on, whose training split gives `normalize = dataset` its
+    /// statistics (so a network reads every dataset, its probe sets too, on its own scale).
+    pub fn normalisation(&self, trained_on: Option<&std::path::Path>) -> crate::Result<Normalisation> {
+        match self.normalize {
+            Normalize::Fixed => Ok(Normalisation::FIXED),
+            Normalize::Imagenet => Ok(Normalisation::IMAGENET),
+            Normalize::Dataset => {
+                let dir = trained_on.ok_or_else(|| {
+                    StageError::new("`normalize = dataset` needs the dataset the model is trained on, and none was found upstream")
+                })?;
+                crate::data::channel_statistics(dir)
+            }
+        }
+    }
+
     pub fn metadata(&self, stage: &str) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("format".to_owned(), "lthlang-checkpoint-1".to_owned()),
@@ -251,13 +299,24 @@ impl Spec {
 ///
 /// Train and prune folders hold weights only; the architecture is in the `spec.json` of the model
 /// stage they descend from, found by following `from` (prune) and `model` (train) upstream.
-pub fn network_of(ctx: &crate::Context, stage: &str) -> crate::Result<Network> {
+///
+/// Beside the network comes the normalisation its inputs need: its model's `normalize`, with the
+/// statistics of the dataset the nearest train stage upstream trained it on for `dataset`.
+pub fn network_of(ctx: &crate::Context, stage: &str) -> crate::Result<(Network, Normalisation)> {
     let node = ctx.upstream(stage)?;
     let weights = node.dir.join(WEIGHTS_FILE);
     let mut current = node;
+    let mut trained_on = None;
     for _ in 0..8 {
+        if trained_on.is_none() && current.category == lthlang::kinds::Category::Train {
+            if let Some(lthlang::check::Value::Split { dataset, .. }) = current.fields.get("data") {
+                trained_on = ctx.request.upstream_of(dataset, None).map(|u| u.dir.clone());
+            }
+        }
         if current.dir.join("spec.json").is_file() {
-            return Spec::read(&current.dir)?.load(&weights, ctx.device);
+            let spec = Spec::read(&current.dir)?;
+            let input = spec.normalisation(trained_on.as_deref())?;
+            return Ok((spec.load(&weights, ctx.device)?, input));
         }
         let parent = match current.category {
             lthlang::kinds::Category::Train => current.fields.get("model"),
@@ -295,9 +354,13 @@ fn spec_of(ctx: &crate::Context) -> crate::Result<Spec> {
     use lthlang::check::Value;
     let method = ctx.request.method.as_str();
     let mut spec = Spec { architecture: method.to_owned(), classes: classes(ctx)?, ..Spec::default() };
+    spec.normalize = Normalize::parse(ctx.word("normalize")?)?;
     match method {
         "resnet_tiny" => spec.width = ctx.int("width")?,
-        "inception_v3" => spec.aux_logits = ctx.boolean("aux_logits")?,
+        "inception_v3" => {
+            spec.aux_logits = ctx.boolean("aux_logits")?;
+            spec.transform_input = ctx.boolean("transform_input")?;
+        }
         "torchscript" => {
             let Value::Path(source) = ctx.field("path")? else {
                 return Err(StageError::new("`path` should be the scripted module's file"));
@@ -530,7 +593,12 @@ mod tests {
         crate::checkpoint::save(&file, &source.variables(), &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
         let output = dir.path().join("out");
         std::fs::create_dir(&output).unwrap_or_else(|e| panic!("{e}"));
-        let fields = vec![("classes", Value::Int(4)), ("width", Value::Int(8)), ("weights", Value::Path(file.clone()))];
+        let fields = vec![
+            ("classes", Value::Int(4)),
+            ("width", Value::Int(8)),
+            ("weights", Value::Path(file.clone())),
+            ("normalize", Value::Word("fixed".into())),
+        ];
         let metrics = run(&request("resnet_tiny", fields, &output)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(metrics["weights"]["reinitialised"], serde_json::json!(["fc.bias", "fc.weight"]));
         let stored = crate::checkpoint::load(&output.join(INIT_FILE)).unwrap_or_else(|e| panic!("{e}"));
@@ -539,7 +607,12 @@ mod tests {
 
         let wrong = dir.path().join("wrong");
         std::fs::create_dir(&wrong).unwrap_or_else(|e| panic!("{e}"));
-        let fields = vec![("classes", Value::Int(4)), ("width", Value::Int(16)), ("weights", Value::Path(file.clone()))];
+        let fields = vec![
+            ("classes", Value::Int(4)),
+            ("width", Value::Int(16)),
+            ("weights", Value::Path(file.clone())),
+            ("normalize", Value::Word("fixed".into())),
+        ];
         let message = run(&request("resnet_tiny", fields, &wrong)).err().map(|e| e.0).unwrap_or_default();
         assert!(message.contains("pretrained.safetensors") && message.contains("shapes differ"), "{message}");
     }
@@ -551,7 +624,12 @@ mod tests {
         let output = scripted.dir.path().join("out");
         std::fs::create_dir(&output).unwrap_or_else(|e| panic!("{e}"));
         let layers = Value::List(vec![Value::Str("features.1".into()), Value::Str("fc".into())]);
-        let fields = vec![("path", Value::Path(original.clone())), ("classes", Value::Int(3)), ("layers", layers)];
+        let fields = vec![
+            ("path", Value::Path(original.clone())),
+            ("classes", Value::Int(3)),
+            ("layers", layers),
+            ("normalize", Value::Word("fixed".into())),
+        ];
         let metrics = run(&request("torchscript", fields, &output)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(metrics["parameters"], serde_json::json!(4 * 3 * 9 + 4 + 6 * 4 * 9 + 6 + 3 * 6 + 3));
 

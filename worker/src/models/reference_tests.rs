@@ -131,3 +131,32 @@ fn resnet18_matches_torchvision() {
     let logits = net.forward(&image(&[1, 3, 64, 64]), false).unwrap_or_else(|e| panic!("{e}"));
     assert_close(&logits, &RESNET18_LOGITS, "logits");
 }
+
+#[test]
+fn inception_v3_transform_input_reads_imagenet_inputs_on_the_half_scale() {
+    // With `transform_input`, an image normalised with ImageNet's statistics gives what the same
+    // image gives without it when normalised as (x - 0.5) / 0.5: the scale torchvision's
+    // pretrained Inception-v3 weights were trained on. Compared at `Mixed_5b`, where seeded
+    // weights still give moderate values that depend on the input (the filled network's logits
+    // above barely do).
+    let build = |transform_input| {
+        let spec = Spec { transform_input, ..inception(false, CLASSES) };
+        Network::from_spec(&spec, 5, Device::Cpu).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (with, without) = (build(true), build(false));
+    tch::manual_seed(11);
+    let bytes = Tensor::randint(256, [2, 3, 96, 96], (Kind::Uint8, Device::Cpu));
+    let half = crate::data::Normalisation { mean: [0.5; 3], std: [0.5; 3] };
+    let _guard = tch::no_grad_guard();
+    let ok = |t: crate::Result<Tensor>| t.unwrap_or_else(|e| panic!("{e}"));
+    let layer = |net: &Network, x: Tensor| net.forward_with(&x, false, "Mixed_5b").unwrap_or_else(|e| panic!("{e}")).1;
+    let reference = layer(&without, ok(half.apply(&bytes)));
+    let scale = reference.abs().max().double_value(&[]);
+    let transformed = layer(&with, ok(crate::data::Normalisation::IMAGENET.apply(&bytes)));
+    let difference = (transformed - &reference).abs().max().double_value(&[]);
+    assert!(difference <= 1e-5 * scale, "{difference} at scale {scale}");
+    // Without it, ImageNet-normalised inputs give other activations.
+    let plain = layer(&without, ok(crate::data::Normalisation::IMAGENET.apply(&bytes)));
+    let apart = (plain - &reference).abs().max().double_value(&[]);
+    assert!(apart > 1e-2 * scale, "{apart} at scale {scale}");
+}

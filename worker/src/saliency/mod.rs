@@ -138,9 +138,9 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let layer = ctx.text("layer")?;
     let target = if ctx.word("target")? == "label" { Target::Label } else { Target::Predicted };
     let score_batch = if method == Method::ScoreCam { ctx.int("batch")? } else { 1 };
-    let net = models::network_of(ctx, ctx.stage_name("of")?)?;
+    let (net, input) = models::network_of(ctx, ctx.stage_name("of")?)?;
     let selection = Selection::from_field(ctx, "images")?;
-    let data = Dataset::load(&ctx.upstream(&selection.dataset)?.dir, ctx.device)?;
+    let data = Dataset::load(&ctx.upstream(&selection.dataset)?.dir, ctx.device, input)?;
     let split = data.split(&selection.split)?;
     let rows = selection.rows(split.len());
     let index = Tensor::f_from_slice(&rows)?;

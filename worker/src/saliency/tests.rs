@@ -269,7 +269,7 @@ fn saliency_stage_writes_maps_and_overlays_of_the_chosen_images() {
             assert_eq!(stored[key].size(), vec![4]);
         }
         // The stage's maps are those `explain` gives for the same images and network.
-        let data = ok(crate::data::Dataset::load(&fx.dir("data"), Device::Cpu));
+        let data = ok(crate::data::Dataset::load(&fx.dir("data"), Device::Cpu, crate::data::Normalisation::FIXED));
         let (x, y) = ok(ok(data.split("test")).batch(&Tensor::from_slice(&rows)));
         let direct = ok(explain(
             &fx.network(),

@@ -196,10 +196,10 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let correction = correction::Correction::parse(ctx.word("correction")?).ok_or_else(|| {
         StageError::new(format!("`correction` should be bonferroni or bh, got {}", ctx.word("correction").unwrap_or_default()))
     })?;
-    let net = models::network_of(ctx, ctx.stage_name("of")?)?;
+    let (net, input) = models::network_of(ctx, ctx.stage_name("of")?)?;
     let probes = load_probes(ctx, ctx.stage_name("concepts")?)?;
     let selection = Selection::from_field(ctx, "images")?;
-    let data = Dataset::load(&ctx.upstream(&selection.dataset)?.dir, ctx.device)?;
+    let data = Dataset::load(&ctx.upstream(&selection.dataset)?.dir, ctx.device, input)?;
     let split = data.split(&selection.split)?;
     let rows = selection.rows(split.len());
     let (x, labels) = split.batch(&Tensor::f_from_slice(&rows)?)?;
