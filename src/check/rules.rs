@@ -148,6 +148,7 @@ fn check_tcav(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic
     }
     let Some(Value::Stage(bank)) = stage.value("concepts") else { return };
     let Some(bank) = program.stage(bank) else { return };
+    check_tcav_bank(program, stage, bank, diagnostics);
     if bank.category == Category::Concepts && bank.method.name == "random" {
         diagnostics.push(
             Diagnostic::error(
@@ -158,6 +159,41 @@ fn check_tcav(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic
             )
             .with_label(bank.name_span, format!("`{}` is declared here", bank.name))
             .with_help("each TCAV run retrains a concept's CAV from the images showing it: use an `annotated`, `cav` or `labels` bank; the random CAVs of the test are made by TCAV itself"),
+        );
+    }
+}
+
+/// TCAV's CAVs are directions in the space of the bank's embeddings: the layer TCAV differentiates
+/// must be the layer those embeddings were pooled from, in a network of the same model.
+fn check_tcav_bank(program: &Program, stage: &Stage, bank: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    let Some(embed) = bank.value("from").and_then(Value::as_stage).and_then(|n| program.stage(n)) else { return };
+    let (Some(Value::Str(layer)), Some(Value::Str(embedded))) = (stage.value("layer"), embed.value("layer")) else { return };
+    if layer != embedded {
+        diagnostics.push(
+            Diagnostic::error(
+                codes::TCAV_BANK_MISMATCH,
+                span_of(stage, "layer"),
+                format!("TCAV at `{layer}` reads the bank `{}`, whose concepts live at `{embedded}`", bank.name),
+                "not the bank's layer",
+            )
+            .with_label(span_of(embed, "layer"), format!("`{}` embeds `{embedded}` for `{}`", embed.name, bank.name))
+            .with_help(format!(
+                "a CAV is a direction among the activations of the layer it was trained at; write `layer = \"{embedded}\"`, or give TCAV a bank over embeddings of `{layer}`"
+            )),
+        );
+    }
+    let (Some(tested), Some(probed)) = (program.model_of(&stage.name), program.model_of(&embed.name)) else { return };
+    if tested.name != probed.name {
+        diagnostics.push(
+            Diagnostic::error(
+                codes::TCAV_BANK_MISMATCH,
+                span_of(stage, "concepts"),
+                format!("TCAV tests `{}` with concepts learned on another model, `{}`", tested.name, probed.name),
+                "a bank of another model",
+            )
+            .with_label(tested.name_span, format!("`{}` is tested", tested.name))
+            .with_label(probed.name_span, format!("`{}` is the model `{}` embeds", probed.name, embed.name))
+            .with_help("the CAVs must live in the activations of the network TCAV differentiates: embed a checkpoint of the tested model"),
         );
     }
 }
