@@ -14,6 +14,7 @@ pub mod diagnostic;
 pub mod doc;
 pub mod exec;
 pub mod fmt;
+pub mod generate;
 pub mod kinds;
 pub mod lsp;
 pub mod metrics;

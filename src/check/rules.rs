@@ -58,6 +58,9 @@ pub fn check_cross_stage(sources: &Sources, module: &Module, program: &Program, 
         if stage.category == Category::Explain && stage.method.name == "tcav" {
             check_tcav(program, stage, diagnostics);
         }
+        if stage.category == Category::Explain && stage.method.field("features").is_some() {
+            check_features(program, stage, diagnostics);
+        }
         if stage.category == Category::Concepts && stage.method.name == "annotated" {
             check_probe_solver(stage, diagnostics);
         }
@@ -148,6 +151,7 @@ fn check_tcav(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic
     }
     let Some(Value::Stage(bank)) = stage.value("concepts") else { return };
     let Some(bank) = program.stage(bank) else { return };
+    check_tcav_bank(program, stage, bank, diagnostics);
     if bank.category == Category::Concepts && bank.method.name == "random" {
         diagnostics.push(
             Diagnostic::error(
@@ -159,6 +163,88 @@ fn check_tcav(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic
             .with_label(bank.name_span, format!("`{}` is declared here", bank.name))
             .with_help("each TCAV run retrains a concept's CAV from the images showing it: use an `annotated`, `cav` or `labels` bank; the random CAVs of the test are made by TCAV itself"),
         );
+    }
+}
+
+/// TCAV's CAVs are directions in the space of the bank's embeddings: the layer TCAV differentiates
+/// must be the layer those embeddings were pooled from, in a network of the same model.
+fn check_tcav_bank(program: &Program, stage: &Stage, bank: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    let Some(embed) = bank.value("from").and_then(Value::as_stage).and_then(|n| program.stage(n)) else { return };
+    let (Some(Value::Str(layer)), Some(Value::Str(embedded))) = (stage.value("layer"), embed.value("layer")) else { return };
+    if layer != embedded {
+        diagnostics.push(
+            Diagnostic::error(
+                codes::TCAV_BANK_MISMATCH,
+                span_of(stage, "layer"),
+                format!("TCAV at `{layer}` reads the bank `{}`, whose concepts live at `{embedded}`", bank.name),
+                "not the bank's layer",
+            )
+            .with_label(span_of(embed, "layer"), format!("`{}` embeds `{embedded}` for `{}`", embed.name, bank.name))
+            .with_help(format!(
+                "a CAV is a direction among the activations of the layer it was trained at; write `layer = \"{embedded}\"`, or give TCAV a bank over embeddings of `{layer}`"
+            )),
+        );
+    }
+    let (Some(tested), Some(probed)) = (program.model_of(&stage.name), program.model_of(&embed.name)) else { return };
+    if tested.name != probed.name {
+        diagnostics.push(
+            Diagnostic::error(
+                codes::TCAV_BANK_MISMATCH,
+                span_of(stage, "concepts"),
+                format!("TCAV tests `{}` with concepts learned on another model, `{}`", tested.name, probed.name),
+                "a bank of another model",
+            )
+            .with_label(tested.name_span, format!("`{}` is tested", tested.name))
+            .with_label(probed.name_span, format!("`{}` is the model `{}` embeds", probed.name, embed.name))
+            .with_help("the CAVs must live in the activations of the network TCAV differentiates: embed a checkpoint of the tested model"),
+        );
+    }
+}
+
+/// `features = x` scores the embeddings `x` with the bank's directions: the bank must have
+/// directions (a `labels` bank's scores are a dataset's labels), and `x` must be embedded at the
+/// layer of the model the bank's own embeddings come from, or the directions do not fit.
+fn check_features(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    let Some(features) = stage.value("features").and_then(Value::as_stage).and_then(|n| program.stage(n)) else { return };
+    let Some(bank) = stage.value("concepts").and_then(Value::as_stage).and_then(|n| program.stage(n)) else { return };
+    let refuse = |message: String, label: &str, help: String| {
+        Diagnostic::error(codes::FEATURES_MISMATCH, span_of(stage, "features"), message, label.to_owned())
+            .with_label(bank.name_span, format!("`{}` is declared here", bank.name))
+            .with_help(help)
+    };
+    if bank.method.name == "labels" {
+        diagnostics.push(refuse(
+            format!(
+                "the bank `{}` cannot score `{}`: a `labels` bank has no directions, only its dataset's labels",
+                bank.name, features.name
+            ),
+            "nothing to apply",
+            "remove `features` to fit on the labels themselves, or give an `annotated`, `cav` or `random` bank".to_owned(),
+        ));
+        return;
+    }
+    let Some(embed) = bank.value("from").and_then(Value::as_stage).and_then(|n| program.stage(n)) else { return };
+    if let (Some(Value::Str(wanted)), Some(Value::Str(given))) = (embed.value("layer"), features.value("layer")) {
+        if wanted != given {
+            diagnostics.push(refuse(
+                format!("`{}` embeds `{given}`, but the directions of `{}` live at `{wanted}`", features.name, bank.name),
+                "embeddings of another layer",
+                format!("embed the features at `{wanted}`, the layer `{}` embeds for the bank", embed.name),
+            ));
+            return;
+        }
+    }
+    if let (Some(wanted), Some(given)) = (program.model_of(&embed.name), program.model_of(&features.name)) {
+        if wanted.name != given.name {
+            diagnostics.push(refuse(
+                format!(
+                    "`{}` embeds model `{}`, but the directions of `{}` live in model `{}`",
+                    features.name, given.name, bank.name, wanted.name
+                ),
+                "embeddings of another model",
+                format!("embed the features with a checkpoint of `{}`, the model the bank was learned on", wanted.name),
+            ));
+        }
     }
 }
 

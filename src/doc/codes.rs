@@ -242,6 +242,27 @@ them; the random CAVs the test needs are made by TCAV itself.",
         example: Some(include_str!("../../tests/diagnostics/tcav_unlabelled_bank.lth")),
     },
     Code {
+        code: "lth::check::tcav_bank_mismatch",
+        summary: "TCAV reads a concept bank from another layer or another model.",
+        text: "A CAV is a direction in the space of one layer's activations of one network: the bank's
+embeddings (its `from`) fix both. TCAV differentiates the logits with respect to its own `layer`
+of the network it is given (`of`), so both must be the ones the bank's embeddings were taken
+from; otherwise the directions have the wrong size or mean nothing there. Write the bank's layer,
+or declare a bank over embeddings of the layer and model TCAV tests.",
+        example: Some(include_str!("../../tests/diagnostics/tcav_bank_mismatch.lth")),
+    },
+    Code {
+        code: "lth::check::features_mismatch",
+        summary: "A concept model's `features` cannot be scored by its concept bank.",
+        text: "With `features = x`, a PCBM or a completeness score applies the bank's concept directions to
+the embeddings `x` (a bank learned on a probe set, scoring the task's images). That needs
+directions, which a `labels` bank lacks (its scores are the dataset's own labels), and
+embeddings of the same layer of the same model the bank was learned on, or the directions have
+another size or mean nothing there. Embed the features like the bank's own embeddings, or drop
+`features` to use the bank's scores as they are.",
+        example: Some(include_str!("../../tests/diagnostics/features_mismatch.lth")),
+    },
+    Code {
         code: "lth::check::image_too_small",
         summary: "Images too small for the model they are fed to (Inception-v3 under 75 px).",
         text: "Inception-v3's stem and its strided reductions use 3×3 convolutions without padding: below 75
