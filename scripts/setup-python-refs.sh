@@ -16,3 +16,14 @@ if [ ! -f "$MARKER" ]; then
   rm -f "$ENV_DIR"/.lthlang-python-refs-*
   touch "$MARKER"
 fi
+# torchvision, for the tests that load its models' state dicts saved with torch.save
+# (tests/torch_weights.rs). Pinned to the release built against the pinned torch, so pip leaves
+# torch alone; its own marker, so adding it does not reinstall the others.
+TORCHVISION_VERSION=0.26.0
+TV_MARKER="$ENV_DIR/.lthlang-torchvision-$TORCHVISION_VERSION"
+if [ ! -f "$TV_MARKER" ]; then
+  echo "lthlang: installing torchvision==$TORCHVISION_VERSION into $ENV_DIR (once per machine)" >&2
+  "$ENV_DIR/bin/pip" install --disable-pip-version-check --quiet "torchvision==$TORCHVISION_VERSION" >&2
+  "$ENV_DIR/bin/python" -c "import torchvision; assert torchvision.__version__.startswith('$TORCHVISION_VERSION')"
+  touch "$TV_MARKER"
+fi

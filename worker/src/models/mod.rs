@@ -253,7 +253,9 @@ impl Spec {
 /// stage they descend from, found by following `from` (prune) and `model` (train) upstream.
 pub fn network_of(ctx: &crate::Context, stage: &str) -> crate::Result<Network> {
     let node = ctx.upstream(stage)?;
-    let weights = node.dir.join(WEIGHTS_FILE);
+    // A model stage read directly (`embed pooled { of = net }`) holds its weights as built.
+    let file = if node.category == lthlang::kinds::Category::Model { INIT_FILE } else { WEIGHTS_FILE };
+    let weights = node.dir.join(file);
     let mut current = node;
     for _ in 0..8 {
         if current.dir.join("spec.json").is_file() {
