@@ -1,6 +1,6 @@
 //! `embed` methods: pooled activations, cached per checkpoint, layer and split.
 
-use super::{Category, FieldSpec, LayerNeed, Method, Output, Ty, STAGE_CHECKPOINT};
+use super::{Category, FieldSpec, LayerNeed, Method, Output, Ty};
 
 pub const METHODS: &[Method] = &[Method {
     category: Category::Embed,
@@ -8,7 +8,11 @@ pub const METHODS: &[Method] = &[Method {
     version: 1,
     output: Output::Embeddings,
     fields: &[
-        FieldSpec::required("of", Ty::Stage(STAGE_CHECKPOINT), "a checkpoint, or a ticket series to embed every round"),
+        FieldSpec::required(
+            "of",
+            Ty::Stage(&[Output::Model, Output::Checkpoint, Output::Tickets]),
+            "a checkpoint, a ticket series to embed every round, or a model as built (with its `weights`, untrained)",
+        ),
         FieldSpec::required("layer", Ty::Layer { needs: LayerNeed::Any }, "the layer whose activation is pooled"),
         FieldSpec::required("data", Ty::Stage(&[Output::Dataset]), "the dataset whose splits are embedded"),
         FieldSpec::optional("batch", Ty::Int { min: 1, max: 65_536 }, "128", "images per forward pass"),

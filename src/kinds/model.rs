@@ -3,7 +3,7 @@
 use super::{Category, FieldSpec, Method, Output, Ty};
 
 const CLASSES: FieldSpec = FieldSpec::required("classes", Ty::Classes, "number of output classes, usually `data.classes`");
-const WEIGHTS: FieldSpec = FieldSpec::optional("weights", Ty::File, "none", "initial weights as safetensors with PyTorch parameter names, loaded strictly except that a classifier head for another number of classes keeps seeded weights; `none` draws them from the seed");
+const WEIGHTS: FieldSpec = FieldSpec::optional("weights", Ty::File, "none", "initial weights with PyTorch parameter names: a state dict saved by `torch.save` (torchvision's `.pth` files as distributed) or safetensors, loaded strictly except that a classifier head for another number of classes keeps seeded weights; `none` draws them from the seed");
 
 /// The architectures whose `weights` are usually torchvision's ImageNet weights.
 pub const TORCHVISION: [&str; 3] = ["resnet18", "resnet50", "inception_v3"];

@@ -20,6 +20,7 @@ pub mod saliency;
 pub mod selection;
 pub mod stop;
 pub mod tcav;
+pub mod torch_file;
 pub mod train;
 
 use lthlang::check::Value;

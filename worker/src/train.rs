@@ -320,12 +320,18 @@ struct Progress {
 /// First random stream of the training-batch augmentation (epoch e uses this + e).
 const AUGMENT_STREAMS: u64 = 1 << 32;
 
-const PROGRESS: &str = "progress.json";
-/// The tensors saved after epoch `n`. Named by epoch so the progress file, renamed into place
-/// last, always names tensors that are complete: a kill between the two renames leaves the
-/// previous epoch's pair intact (one shared name would pair epoch n's progress with n+1's state).
-fn partial_tensors(epochs_done: u32) -> String {
-    format!("state-{epochs_done}.safetensors")
+/// The node's one resumable training state: the variables, the optimizer's buffers and, in its
+/// metadata, the [`Progress`] record. It is replaced after every epoch by writing a temporary
+/// file and renaming it over the old one, so the rename is the epoch's commit point and a kill
+/// at any moment leaves the previous epoch's state whole.
+const STATE: &str = "state.safetensors";
+
+/// The best epoch's weights, kept apart from the state only once a later epoch failed to improve
+/// on them. While the best epoch is the last one finished, its weights are the state's own
+/// variables and nothing extra is written; so an epoch writes best weights at most once per
+/// improvement, and a run whose validation accuracy keeps rising writes none.
+fn best_file(epoch: u32) -> String {
+    format!("best-{epoch}.safetensors")
 }
 
 fn save_progress(
@@ -336,50 +342,68 @@ fn save_progress(
     best: &BTreeMap<String, Tensor>,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
+    let best_apart = progress.best_val.is_some() && progress.best_epoch != progress.epochs_done;
+    // Written before the state that no longer holds these weights is committed; if it already
+    // exists (a killed attempt wrote it, or an earlier epoch did), it is the same epoch's weights.
+    let best_path = dir.join(best_file(progress.best_epoch));
+    if best_apart && !best_path.is_file() {
+        checkpoint::save(&best_path, best, &BTreeMap::new())?;
+    }
     let mut tensors = BTreeMap::new();
     for (k, v) in vars {
         tensors.insert(format!("var.{k}"), v.shallow_clone());
-    }
-    for (k, v) in best {
-        tensors.insert(format!("best.{k}"), v.shallow_clone());
     }
     for (k, bufs) in &state.buffers {
         for (i, b) in bufs.iter().enumerate() {
             tensors.insert(format!("opt{i}.{k}"), b.shallow_clone());
         }
     }
-    checkpoint::save(&dir.join(partial_tensors(progress.epochs_done)), &tensors, &BTreeMap::new())?;
-    // The JSON is written last and renamed into place: it is the commit point of an epoch.
-    let temp = dir.join("progress.json.tmp");
-    std::fs::write(&temp, serde_json::to_string(progress).unwrap_or_default()).map_err(|e| io_error(&temp, &e))?;
-    std::fs::rename(&temp, dir.join(PROGRESS)).map_err(|e| io_error(dir, &e))?;
-    if let Some(before) = progress.epochs_done.checked_sub(1) {
-        let _ = std::fs::remove_file(dir.join(partial_tensors(before)));
+    let metadata = BTreeMap::from([("progress".to_owned(), serde_json::to_string(progress).unwrap_or_default())]);
+    checkpoint::save(&dir.join(STATE), &tensors, &metadata)?;
+    // Best weights the committed state does not name are no longer needed.
+    let keep = best_apart.then(|| best_file(progress.best_epoch));
+    if let Ok(listing) = std::fs::read_dir(dir) {
+        for entry in listing.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("best-") && name.ends_with(".safetensors") && Some(&name) != keep.as_ref() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
     Ok(())
 }
 
-/// Loads saved progress if a previous attempt left some; a damaged partial area is discarded.
+/// Loads saved progress if a previous attempt left some; a damaged partial area is discarded
+/// (nothing is changed unless the state and the best weights it names both read back).
 fn load_progress(dir: &Path, vars: &BTreeMap<String, Tensor>, state: &mut State, best: &mut BTreeMap<String, Tensor>) -> Option<Progress> {
-    let text = std::fs::read_to_string(dir.join(PROGRESS)).ok()?;
-    let progress: Progress = serde_json::from_str(&text).ok()?;
-    let mut tensors = checkpoint::load(&dir.join(partial_tensors(progress.epochs_done))).ok()?;
+    let (mut tensors, metadata) = checkpoint::load_with_metadata(&dir.join(STATE)).ok()?;
+    let progress: Progress = serde_json::from_str(metadata.get("progress")?).ok()?;
     let current: BTreeMap<String, Tensor> =
         vars.keys().filter_map(|k| tensors.remove(&format!("var.{k}")).map(|t| (k.clone(), t))).collect();
-    checkpoint::restore(vars, &current, dir).ok()?;
+    let stored_best = if progress.best_val.is_some() && progress.best_epoch != progress.epochs_done {
+        Some(checkpoint::load(&dir.join(best_file(progress.best_epoch))).ok()?)
+    } else {
+        None
+    };
     let device = vars.values().next().map_or(tch::Device::Cpu, Tensor::device);
+    let mut buffers: BTreeMap<String, Vec<Tensor>> = BTreeMap::new();
     for (name, t) in tensors {
-        if let Some(k) = name.strip_prefix("best.") {
-            best.insert(k.to_owned(), t.to_device(device));
-        } else if let Some((slot, k)) = name.split_once('.') {
-            let i: usize = slot.trim_start_matches("opt").parse().ok()?;
-            let bufs = state.buffers.entry(k.to_owned()).or_default();
-            while bufs.len() <= i {
-                bufs.push(Tensor::new());
-            }
-            bufs[i] = t.to_device(device);
+        let (slot, k) = name.split_once('.')?;
+        let i: usize = slot.strip_prefix("opt")?.parse().ok()?;
+        let bufs = buffers.entry(k.to_owned()).or_default();
+        while bufs.len() <= i {
+            bufs.push(Tensor::new());
         }
+        bufs[i] = t.to_device(device);
     }
+    checkpoint::restore(vars, &current, dir).ok()?;
+    if progress.best_val.is_some() {
+        *best = match stored_best {
+            Some(stored) => stored.into_iter().map(|(k, t)| (k, t.to_device(device))).collect(),
+            None => checkpoint::snapshot(vars),
+        };
+    }
+    state.buffers = buffers;
     state.steps = progress.steps;
     Some(progress)
 }
@@ -508,7 +532,11 @@ pub fn train(
     if let Some(dir) = keep_dir {
         for epoch in &recipe.keep_epochs {
             let (from, to) = (partial.join(kept(*epoch)), dir.join(kept(*epoch)));
-            std::fs::copy(&from, &to).map_err(|e| super::io_error(&from, &e))?;
+            // The partial area and the output folder are both in the cache: a link moves the
+            // file into the entry without writing it again (a copy where links do not work).
+            if std::fs::hard_link(&from, &to).is_err() {
+                std::fs::copy(&from, &to).map_err(|e| super::io_error(&from, &e))?;
+            }
         }
     }
     if progress.best_val.is_some() && !best.is_empty() {

@@ -304,7 +304,9 @@ impl Spec {
 /// statistics of the dataset the nearest train stage upstream trained it on for `dataset`.
 pub fn network_of(ctx: &crate::Context, stage: &str) -> crate::Result<(Network, Normalisation)> {
     let node = ctx.upstream(stage)?;
-    let weights = node.dir.join(WEIGHTS_FILE);
+    // A model stage read directly (`embed pooled { of = net }`) holds its weights as built.
+    let file = if node.category == lthlang::kinds::Category::Model { INIT_FILE } else { WEIGHTS_FILE };
+    let weights = node.dir.join(file);
     let mut current = node;
     let mut trained_on = None;
     for _ in 0..8 {

@@ -1,5 +1,6 @@
-//! `weights = file("...")`: initial weights from a safetensors file with PyTorch's names, such as
-//! a torchvision state dict saved with `safetensors.torch.save_file(model.state_dict(), path)`.
+//! `weights = file("...")`: initial weights with PyTorch's names, from a `torch.save` state dict
+//! (torchvision's `.pth` files as distributed, read by [`torch_file`]) or from safetensors
+//! (`safetensors.torch.save_file(model.state_dict(), path)`).
 //!
 //! Loading is strict, so a file meant for another architecture or variant cannot half-load:
 //! a tensor the model has but the file lacks, a tensor the file has but the model lacks, or a
@@ -14,7 +15,7 @@
 //! everything else is loaded, and the stage's metrics list the head tensors that were kept.
 
 use super::Network;
-use crate::{checkpoint, Result, StageError};
+use crate::{checkpoint, torch_file, Result, StageError};
 use std::collections::BTreeMap;
 use std::path::Path;
 use tch::Tensor;
@@ -26,6 +27,21 @@ pub struct Pretrained {
     pub reinitialised: Vec<String>,
     /// Tensors in the file the model does not have, skipped by the rules above.
     pub skipped: Vec<String>,
+}
+
+/// Every tensor of a weights file of either format.
+pub fn read(file: &Path) -> Result<BTreeMap<String, Tensor>> {
+    use std::io::Read;
+    let mut start = [0u8; 16];
+    let mut opened = std::fs::File::open(file).map_err(|e| crate::io_error(file, &e))?;
+    let n = opened.read(&mut start).map_err(|e| crate::io_error(file, &e))?;
+    if torch_file::is_torch_file(&start[..n]) {
+        torch_file::load(file)
+    } else {
+        checkpoint::load(file).map_err(|e| {
+            StageError::new(format!("{e} (a weights file is a torch.save state dict, such as torchvision's `.pth` files, or safetensors)"))
+        })
+    }
 }
 
 /// Up to five names, then how many more.
@@ -46,8 +62,10 @@ fn differs_in_classes_only(stored: &[i64], model: &[i64]) -> bool {
 
 impl Pretrained {
     /// Loads `file` into `net`'s variables, or changes nothing and explains what does not fit.
+    /// The file is a `torch.save` state dict (a `.pth` as torchvision distributes them, either
+    /// layout) or safetensors, told apart by their first bytes rather than the file's name.
     pub fn load(net: &Network, file: &Path) -> Result<Pretrained> {
-        let stored = checkpoint::load(file)?;
+        let stored = read(file)?;
         Pretrained::apply(net, &stored, file)
     }
 

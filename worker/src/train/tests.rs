@@ -179,3 +179,62 @@ fn test_scores_by_hand_on_an_imbalanced_binary_task() {
     assert_eq!(one_class.auroc, None);
     assert_eq!(one_class.balanced_accuracy, Some(0.5));
 }
+
+/// The files the partial area holds, sorted.
+fn partial_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_resumed_run_matches_an_uninterrupted_one_and_best_weights_are_written_only_when_needed() {
+    let mut data = tiny_data(16);
+    tch::manual_seed(8);
+    let val_images = Tensor::randint(256, [12, 3, 16, 16], (Kind::Uint8, Device::Cpu));
+    let val_labels = Tensor::randint(4, [12], (Kind::Int64, Device::Cpu));
+    data.splits.insert("val".to_owned(), Split::in_memory(val_images, val_labels, Device::Cpu));
+    let mut six = recipe(sgd(0.9), 5e-4);
+    six.epochs = 6;
+    six.batch = 4;
+    six.val_split = Some("val".to_owned());
+    let epochs_trained = std::cell::Cell::new(0);
+    let emit = |e: Event| {
+        if matches!(e, Event::Epoch { .. }) {
+            epochs_trained.set(epochs_trained.get() + 1);
+        }
+    };
+    let run = |dir: &Path, recipe: &Recipe| {
+        let net = Network::build("resnet_tiny", 4, 4, 5, Device::Cpu).unwrap();
+        let req = request(dir);
+        let ctx = Context { request: &req, device: Device::Cpu, emit: &emit };
+        epochs_trained.set(0);
+        let outcome = train(&ctx, &net, &data, recipe, &BTreeMap::new(), None).unwrap();
+        (outcome, checkpoint::snapshot(&net.variables()))
+    };
+
+    let whole = tempfile::tempdir().unwrap();
+    let (expected, expected_vars) = run(whole.path(), &six);
+    assert_eq!(epochs_trained.get(), 6);
+    // The case this test is about: the best epoch is not the last, so its weights had to be
+    // kept apart from the state; with random labels validation accuracy does not keep rising.
+    assert!(expected.best_epoch < 6, "validation improved every epoch; the test needs a data set where it does not");
+    assert_eq!(partial_files(whole.path()), [best_file(expected.best_epoch), STATE.to_owned()]);
+
+    // Stopped after each epoch in turn and resumed: the same history, best epoch and weights.
+    for stop in 1..6u32 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = six.clone();
+        first.epochs = stop;
+        let (partly, _) = run(dir.path(), &first);
+        // One state; best weights apart only when an epoch after the best one has finished.
+        let apart = partly.best_epoch != stop;
+        let expected_files = if apart { vec![best_file(partly.best_epoch), STATE.to_owned()] } else { vec![STATE.to_owned()] };
+        assert_eq!(partial_files(dir.path()), expected_files, "after {stop} epochs (best {})", partly.best_epoch);
+        let (resumed, vars) = run(dir.path(), &six);
+        assert_eq!(epochs_trained.get(), 6 - stop, "the rerun should resume after epoch {stop}, not start over");
+        assert_eq!(resumed.best_epoch, expected.best_epoch, "stopped after {stop}");
+        assert_eq!(format!("{:?}", resumed.history), format!("{:?}", expected.history), "stopped after {stop}");
+        assert_eq!(equal_variables(&vars, &expected_vars), Vec::<String>::new(), "stopped after {stop}");
+    }
+}
