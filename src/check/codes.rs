@@ -24,6 +24,7 @@ pub const TCAV_BEFORE_HEAD: &str = "lth::check::tcav_before_head";
 pub const TCAV_FEW_RUNS: &str = "lth::check::tcav_few_runs";
 pub const TCAV_UNLABELLED_BANK: &str = "lth::check::tcav_unlabelled_bank";
 pub const FIELD_WITHOUT_EFFECT: &str = "lth::check::field_without_effect";
+pub const REDUCED_PRECISION_ON_CPU: &str = "lth::check::reduced_precision_on_cpu";
 pub const MIXED_SERIES: &str = "lth::check::mixed_series";
 pub const IMAGE_TOO_SMALL: &str = "lth::check::image_too_small";
 pub const NOTHING_DECLARED: &str = "lth::check::nothing_declared";

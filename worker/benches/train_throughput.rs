@@ -57,6 +57,8 @@ fn ours() -> f64 {
         data_split: "train".to_owned(),
         val_split: None,
         keep_epochs: Vec::new(),
+        precision: "fp32".to_owned(),
+        channels_last: false,
     };
     let scratch = std::env::temp_dir().join(format!("lthlang-bench-{}", std::process::id()));
     let request = NodeRequest {
