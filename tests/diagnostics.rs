@@ -70,6 +70,7 @@ diagnostic!(sparsity_unreached, "lth::check::sparsity_unreached", 1);
 diagnostic!(tcav_before_head, "lth::check::tcav_before_head", 0);
 diagnostic!(tcav_few_runs, "lth::check::tcav_few_runs", 0);
 diagnostic!(field_without_effect, "lth::check::field_without_effect", 0);
+diagnostic!(reduced_precision_on_cpu, "lth::check::reduced_precision_on_cpu", 0);
 diagnostic!(tcav_unlabelled_bank, "lth::check::tcav_unlabelled_bank", 1);
 diagnostic!(tcav_bank_mismatch, "lth::check::tcav_bank_mismatch", 1);
 diagnostic!(features_mismatch, "lth::check::features_mismatch", 1);

@@ -233,6 +233,9 @@ fn cuda_without_cuda_fails_at_once_in_a_few_clear_lines() {
         assert_eq!(timings["device"], "cuda:0", "{timings}");
         return;
     }
+    // scripts/gpu-check.sh sets LTHLANG_REQUIRE_CUDA=1: there a failure to run on CUDA is a
+    // failure of this test, not the expected CPU-machine outcome.
+    assert!(std::env::var("LTHLANG_REQUIRE_CUDA").as_deref() != Ok("1"), "LTHLANG_REQUIRE_CUDA=1 but the run failed:\n{stderr}");
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("failed: `data`: device `cuda:0` is not available: libtorch sees no CUDA device"), "{stderr}");
     assert!(stderr.contains("2 skipped"), "{stderr}");

@@ -9,5 +9,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+        // Where the worker finds libtorch_cuda to load it at run time (see precision::cuda::load).
+        println!("cargo:rustc-env=LTHLANG_LIBTORCH_LIB={lib}");
     }
 }

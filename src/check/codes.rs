@@ -26,6 +26,7 @@ pub const FEATURES_MISMATCH: &str = "lth::check::features_mismatch";
 pub const TCAV_BANK_MISMATCH: &str = "lth::check::tcav_bank_mismatch";
 pub const TCAV_UNLABELLED_BANK: &str = "lth::check::tcav_unlabelled_bank";
 pub const FIELD_WITHOUT_EFFECT: &str = "lth::check::field_without_effect";
+pub const REDUCED_PRECISION_ON_CPU: &str = "lth::check::reduced_precision_on_cpu";
 pub const MIXED_SERIES: &str = "lth::check::mixed_series";
 pub const IMAGE_TOO_SMALL: &str = "lth::check::image_too_small";
 pub const NOTHING_DECLARED: &str = "lth::check::nothing_declared";

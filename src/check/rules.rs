@@ -67,7 +67,31 @@ pub fn check_cross_stage(sources: &Sources, module: &Module, program: &Program, 
         if stage.category == Category::Compare {
             check_compare(sources, program, stage, decl, diagnostics);
         }
+        check_precision(program, stage, diagnostics);
     }
+}
+
+/// bf16 or fp16 written for an experiment pinned to the CPU: it runs (libtorch's CPU autocast
+/// has both), but CPUs without native bf16/fp16 arithmetic emulate it, slower than fp32, and the
+/// user almost certainly meant the GPU setting. `auto` says nothing: it is fp32 on the CPU.
+fn check_precision(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    if !matches!(program.experiment.device, super::program::Device::Cpu) {
+        return;
+    }
+    let Some(Value::Word(word)) = stage.value("precision") else { return };
+    if !matches!(word.as_str(), "bf16" | "fp16") || !matches!(stage.fields.get("precision").map(|f| f.written), Some(super::Written::At(_)))
+    {
+        return;
+    }
+    diagnostics.push(
+        Diagnostic::warning(
+            codes::REDUCED_PRECISION_ON_CPU,
+            span_of(stage, "precision"),
+            format!("`precision = {word}` in an experiment on the CPU is slower than fp32 on most CPUs"),
+            "emulated in software unless the CPU has native bf16/fp16 arithmetic",
+        )
+        .with_help("write `precision = auto` (fp32 on the CPU, bf16 on a GPU that supports it), or set `device = auto` or `cuda` in the `experiment` block"),
+    );
 }
 
 fn span_of(stage: &Stage, field: &str) -> Span {

@@ -1,6 +1,6 @@
 //! `explain` methods: concept models (PCBM), the Grad-CAM family, TCAV and completeness.
 
-use super::{Category, FieldSpec, LayerNeed, Method, Output, Ty, SEED, STAGE_CHECKPOINT};
+use super::{Category, FieldSpec, LayerNeed, Method, Output, Ty, CHANNELS_LAST, PRECISION_WORDS, SEED, STAGE_CHECKPOINT};
 
 const fn explain(name: &'static str, output: Output, fields: &'static [FieldSpec], doc: &'static str) -> Method {
     Method { category: Category::Explain, name, version: 1, output, fields, dataset: None, doc }
@@ -37,7 +37,18 @@ const SALIENCY: &[FieldSpec] = &[
         "0.5",
         "opacity of the heatmap in the report's overlays; the report blends them, so a change redraws only the report",
     ),
+    SALIENCY_PRECISION,
+    CHANNELS_LAST,
 ];
+
+/// A saliency method's maps come from fp32 activations and gradients whatever the stage says; its
+/// precision governs the deletion and insertion curves, forward passes that only score images.
+const SALIENCY_PRECISION: FieldSpec = FieldSpec::optional(
+    "precision",
+    Ty::Word(PRECISION_WORDS),
+    "auto",
+    "arithmetic of the deletion and insertion curves' forward passes (`auto`: bf16 on a GPU that supports it, fp32 on the CPU); the maps themselves are always computed in fp32",
+);
 
 const SCORECAM: &[FieldSpec] = &[
     SALIENCY[0],
@@ -45,6 +56,8 @@ const SCORECAM: &[FieldSpec] = &[
     SALIENCY[2],
     SALIENCY[3],
     SALIENCY[4],
+    SALIENCY[5],
+    SALIENCY[6],
     FieldSpec::optional("batch", Ty::Int { min: 1, max: 4096 }, "32", "masked inputs per forward pass"),
 ];
 
@@ -123,6 +136,7 @@ pub const METHODS: &[Method] = &[
                 "bonferroni",
                 "correction across a class's concepts: Bonferroni (as published) or Benjamini–Hochberg",
             ),
+            CHANNELS_LAST,
             SEED,
         ],
         dataset: None,

@@ -335,4 +335,22 @@ pub(crate) const SEED: FieldSpec = FieldSpec::optional(
     "0",
     "seed of this stage's random stream, mixed with the experiment seed",
 );
+/// The arithmetic of a stage's network passes. `auto` is bf16 on a GPU that has it (compute
+/// capability 8.0 or newer) and fp32 everywhere else; bf16 and fp16 run under libtorch's autocast
+/// (weights stay fp32), and fp16 training scales the loss as `torch.amp.GradScaler` does.
+pub(crate) const PRECISION_WORDS: &[&str] = &["auto", "fp32", "bf16", "fp16"];
+pub(crate) const PRECISION: FieldSpec = FieldSpec::optional(
+    "precision",
+    Ty::Word(PRECISION_WORDS),
+    "auto",
+    "arithmetic of the network's passes: `auto` (bf16 on a GPU that supports it, fp32 on the CPU), `fp32`, `bf16` or `fp16` (mixed precision under autocast; weights stay fp32)",
+);
+/// The memory format of images and convolution weights: NHWC when true, as
+/// `model.to(memory_format=torch.channels_last)` does. Results agree with NCHW to rounding.
+pub(crate) const CHANNELS_LAST: FieldSpec = FieldSpec::optional(
+    "channels_last",
+    Ty::Bool,
+    "false",
+    "keep images and convolution weights channels-last (NHWC), usually faster with bf16 or fp16 on a GPU",
+);
 pub(crate) const STAGE_CHECKPOINT: &[Output] = &[Output::Checkpoint, Output::Tickets];

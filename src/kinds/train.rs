@@ -1,6 +1,6 @@
 //! `train` methods: they turn a model and a split into a checkpoint.
 
-use super::{Category, FieldSpec, Method, Output, Ty, SEED};
+use super::{Category, FieldSpec, Method, Output, Ty, CHANNELS_LAST, PRECISION, SEED};
 
 const fn train(name: &'static str, fields: &'static [FieldSpec], doc: &'static str) -> Method {
     Method { category: Category::Train, name, version: 2, output: Output::Checkpoint, fields, dataset: None, doc }
@@ -30,6 +30,8 @@ pub const METHODS: &[Method] = &[
             FieldSpec::optional("nesterov", Ty::Bool, "false", "Nesterov momentum"),
             WEIGHT_DECAY,
             SCHEDULE,
+            PRECISION,
+            CHANNELS_LAST,
             SEED,
         ],
         "stochastic gradient descent with momentum",
@@ -45,6 +47,8 @@ pub const METHODS: &[Method] = &[
             FieldSpec::optional("lr", Ty::Float { min: 0.0, max: 10.0, open_min: true }, "0.001", "learning rate"),
             WEIGHT_DECAY,
             SCHEDULE,
+            PRECISION,
+            CHANNELS_LAST,
             SEED,
         ],
         "Adam",

@@ -4,6 +4,7 @@
 use super::checkpoint;
 use super::data::{Dataset, Split};
 use super::models::{self, Network};
+use super::precision::Compute;
 use super::{Context, Result, StageError};
 use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
@@ -29,11 +30,13 @@ pub struct Embedded {
 
 /// Embeds a split in batches of `batch` images; the model stays in eval mode and no graph is built.
 pub fn embed_split(net: &Network, split: &Split, layer: &str, batch: i64) -> Result<Embedded> {
-    embed_first(net, split, layer, batch, None)
+    embed_first(net, split, layer, batch, None, Compute::FP32)
 }
 
-/// Like [`embed_split`] over the first `batches` batches only (a smoke run's), in row order.
-pub fn embed_first(net: &Network, split: &Split, layer: &str, batch: i64, batches: Option<usize>) -> Result<Embedded> {
+/// Like [`embed_split`] over the first `batches` batches only (a smoke run's), in row order, with
+/// the forward passes in `compute`'s precision and memory format (the network must have been
+/// prepared for it). Activations are pooled in fp32 whatever the precision.
+pub fn embed_first(net: &Network, split: &Split, layer: &str, batch: i64, batches: Option<usize>, compute: Compute) -> Result<Embedded> {
     let _guard = tch::no_grad_guard();
     let device = net.vs.device();
     let batch = batch.max(1);
@@ -46,8 +49,9 @@ pub fn embed_first(net: &Network, split: &Split, layer: &str, batch: i64, batche
     while start < n {
         let index = Tensor::f_arange_start(start, (start + batch).min(n), (Kind::Int64, tch::Device::Cpu))?;
         let (x, _) = split.batch(&index)?;
-        let (out, activation) = net.forward_with(&x, false, layer)?;
-        embeddings.push(pool(&activation)?.f_to_kind(Kind::Float)?);
+        let x = compute.input(&x)?;
+        let (out, activation) = compute.run(device, || net.forward_with(&x, false, layer))?;
+        embeddings.push(pool(&activation.f_to_kind(Kind::Float)?)?);
         logits.push(out.f_to_kind(Kind::Float)?);
         start += batch;
     }
@@ -70,6 +74,8 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let layer = ctx.text("layer")?;
     let batch = ctx.int("batch")?.max(1);
     let (net, input) = models::network_of(ctx, ctx.stage_name("of")?)?;
+    let compute = Compute::from_fields(&ctx.request.fields, ctx.device)?;
+    compute.prepare(&net)?;
     let data = Dataset::load(&ctx.upstream(ctx.stage_name("data")?)?.dir, ctx.device, input)?;
     let mut tensors = BTreeMap::new();
     let mut accuracy = serde_json::Map::new();
@@ -77,7 +83,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let mut dim = 0;
     for (name, split) in &data.splits {
         ctx.progress(format!("embedding the {name} split ({} images)", split.len()));
-        let e = embed_first(&net, split, layer, batch, ctx.smoke())?;
+        let e = embed_first(&net, split, layer, batch, ctx.smoke(), compute)?;
         dim = e.embeddings.size().get(1).copied().unwrap_or(0);
         let correct = e.logits.f_argmax(-1, false)?.f_eq_tensor(&e.labels)?.f_sum(Kind::Int64)?.int64_value(&[]);
         let rows = e.labels.size().first().copied().unwrap_or(0);
@@ -89,7 +95,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     }
     let metadata = BTreeMap::from([("format".to_owned(), "lthlang-embeddings-1".to_owned()), ("layer".to_owned(), layer.to_owned())]);
     checkpoint::save(&ctx.request.output.join(EMBEDDINGS_FILE), &tensors, &metadata)?;
-    Ok(serde_json::json!({ "accuracy": accuracy, "images": counts, "dim": dim, "layer": layer }))
+    Ok(serde_json::json!({ "accuracy": accuracy, "images": counts, "dim": dim, "layer": layer, "precision": compute.precision.name() }))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod embed;
 pub mod fixtures;
 pub mod models;
 pub mod pcbm;
+pub mod precision;
 pub mod prune;
 pub mod rows;
 pub mod saliency;

@@ -20,6 +20,16 @@ fn emit(event: &Event) {
 /// never a quiet fall back to the CPU: a run the user asked to be on a GPU must not take days on
 /// the CPU instead.
 fn device(requested: &str) -> Result<tch::Device, String> {
+    // libtorch's CUDA backend registers itself only once its library is loaded. A machine whose
+    // CUDA libraries cannot load runs `auto` on the CPU (the reason goes to worker.log); an
+    // explicit `cuda` fails with it.
+    if requested != "cpu" {
+        match lthlang_worker::precision::cuda::load() {
+            Ok(()) => {}
+            Err(e) if requested == "auto" => eprintln!("lthlang-worker: {e}; `device = auto` runs on the CPU"),
+            Err(e) => return Err(format!("device `{requested}` is not available: {e}")),
+        }
+    }
     match requested {
         "cpu" => Ok(tch::Device::Cpu),
         "auto" => Ok(tch::Device::cuda_if_available()),

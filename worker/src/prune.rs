@@ -226,6 +226,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
         "history": outcome.history,
         "density": density(&net, &prunable, &masks),
         "weights_remaining": density_share(&masks),
+        "precision": outcome.precision.name(),
     });
     outcome.test.insert_into(&mut metrics, "test_");
     Ok(metrics)

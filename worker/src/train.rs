@@ -7,6 +7,7 @@
 use super::checkpoint;
 use super::data::{Dataset, Split};
 use super::models::{Network, Spec, INIT_FILE, WEIGHTS_FILE};
+use super::precision::{Compute, GradScaler, Precision};
 use super::{io_error, Context, Result, StageError};
 use lthlang::check::Value;
 use lthlang::exec::job::Event;
@@ -54,6 +55,9 @@ pub struct Recipe {
     pub val_split: Option<String>,
     /// Epochs after which the weights are kept for late rewinding (`rewind = epoch(k)`).
     pub keep_epochs: Vec<u32>,
+    /// The `precision` field's word (`auto` is resolved for the device when training starts).
+    pub precision: String,
+    pub channels_last: bool,
 }
 
 impl Recipe {
@@ -100,14 +104,20 @@ impl Recipe {
             data_split: split("data")?.unwrap_or_else(|| "train".to_owned()),
             val_split: split("val")?,
             keep_epochs,
+            precision: match fields.get("precision") {
+                Some(Value::Word(w)) => w.clone(),
+                _ => "fp32".to_owned(),
+            },
+            channels_last: matches!(fields.get("channels_last"), Some(Value::Bool(true))),
         })
     }
 }
 
-/// Optimizer state per trainable variable, in sorted name order.
+/// Optimizer state per trainable variable, in sorted name order, and the fp16 loss scaler.
 struct State {
     buffers: BTreeMap<String, Vec<Tensor>>,
     steps: i64,
+    scaler: Option<GradScaler>,
 }
 
 /// The optimizer's constants as one-element tensors on the parameters' device, made once per
@@ -296,6 +306,13 @@ pub struct EpochRecord {
     pub loss: f64,
     pub accuracy: f64,
     pub val_accuracy: Option<f64>,
+    /// fp16 steps skipped because their gradients held inf or NaN (absent when none were).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_steps: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug)]
@@ -303,6 +320,8 @@ pub struct Outcome {
     pub history: Vec<EpochRecord>,
     pub best_epoch: u32,
     pub val_accuracy: Option<f64>,
+    /// The precision training ran in (`auto` resolved).
+    pub precision: Precision,
     /// No score at all when the dataset has no test split or it is empty.
     pub test: TestScores,
 }
@@ -358,6 +377,10 @@ fn save_progress(
             tensors.insert(format!("opt{i}.{k}"), b.shallow_clone());
         }
     }
+    if let Some(scaler) = &state.scaler {
+        tensors.insert("scaler.scale".to_owned(), scaler.scale.shallow_clone());
+        tensors.insert("scaler.growth_tracker".to_owned(), scaler.growth_tracker.shallow_clone());
+    }
     let metadata = BTreeMap::from([("progress".to_owned(), serde_json::to_string(progress).unwrap_or_default())]);
     checkpoint::save(&dir.join(STATE), &tensors, &metadata)?;
     // Best weights the committed state does not name are no longer needed.
@@ -387,7 +410,12 @@ fn load_progress(dir: &Path, vars: &BTreeMap<String, Tensor>, state: &mut State,
     };
     let device = vars.values().next().map_or(tch::Device::Cpu, Tensor::device);
     let mut buffers: BTreeMap<String, Vec<Tensor>> = BTreeMap::new();
+    let mut scaler_parts: BTreeMap<String, Tensor> = BTreeMap::new();
     for (name, t) in tensors {
+        if let Some(part) = name.strip_prefix("scaler.") {
+            scaler_parts.insert(part.to_owned(), t);
+            continue;
+        }
         let (slot, k) = name.split_once('.')?;
         let i: usize = slot.strip_prefix("opt")?.parse().ok()?;
         let bufs = buffers.entry(k.to_owned()).or_default();
@@ -396,7 +424,17 @@ fn load_progress(dir: &Path, vars: &BTreeMap<String, Tensor>, state: &mut State,
         }
         bufs[i] = t.to_device(device);
     }
+    // The loss scaler of an fp16 run: restored only with everything else, and a state without it
+    // (saved in another precision) is not this run's.
+    let scaler_state = match state.scaler {
+        Some(_) => Some((scaler_parts.get("scale")?, scaler_parts.get("growth_tracker")?)),
+        None => None,
+    };
     checkpoint::restore(vars, &current, dir).ok()?;
+    if let (Some(scaler), Some((scale, growth))) = (state.scaler.as_mut(), scaler_state) {
+        scaler.scale.f_copy_(scale).ok()?;
+        scaler.growth_tracker.f_copy_(growth).ok()?;
+    }
     if progress.best_val.is_some() {
         *best = match stored_best {
             Some(stored) => stored.into_iter().map(|(k, t)| (k, t.to_device(device))).collect(),
@@ -420,10 +458,19 @@ pub fn train(
 ) -> Result<Outcome> {
     let train_split = data.split(&recipe.data_split)?;
     let val_split = recipe.val_split.as_deref().map(|s| data.split(s)).transpose()?;
+    let device = net.vs.device();
+    let compute = Compute { precision: Precision::resolve(&recipe.precision, device)?, channels_last: recipe.channels_last };
+    compute.prepare(net)?;
+    if device.is_cuda() {
+        // cuDNN times its algorithms on the first batches of each shape and keeps the fastest;
+        // training repeats the same shapes for thousands of steps.
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
     let vars = net.variables();
     let params: BTreeMap<String, Tensor> =
         vars.iter().filter(|(_, t)| t.requires_grad()).map(|(k, t)| (k.clone(), t.shallow_clone())).collect();
-    let mut state = State { buffers: BTreeMap::new(), steps: 0 };
+    let scaler = if compute.precision == Precision::Fp16 { Some(GradScaler::new(device)?) } else { None };
+    let mut state = State { buffers: BTreeMap::new(), steps: 0, scaler };
     let mut best = BTreeMap::new();
     let partial = &ctx.request.partial;
     let mut progress = load_progress(partial, &vars, &mut state, &mut best).unwrap_or(Progress {
@@ -464,13 +511,13 @@ pub fn train(
         // so a resumed run draws the same ones.
         let mut crop_rng = ChaCha8Rng::seed_from_u64(ctx.request.seed);
         crop_rng.set_stream(AUGMENT_STREAMS + u64::from(epoch));
-        let device = net.vs.device();
         let scalars = Scalars::new(recipe, lr, device)?;
         // Loss and correct count accumulate on the device and are read once, after the epoch:
         // reading them every step would make the host wait for the device every step.
         let mut loss_sum = Tensor::f_zeros([] as [i64; 0], (Kind::Double, device))?;
         let mut correct = Tensor::f_zeros([] as [i64; 0], (Kind::Int64, device))?;
         let mut seen = 0i64;
+        let mut skipped = 0u64;
         for chunk in order.chunks(usize::try_from(recipe.batch).unwrap_or(64)).take(smoke.unwrap_or(usize::MAX)) {
             let index = Tensor::f_from_slice(chunk)?;
             let (x, y) = match &data.meta.augment {
@@ -483,9 +530,26 @@ pub fn train(
                     let _ = g.f_zero_()?;
                 }
             }
-            let (logits, loss) = net.training_loss(&x, &y)?;
-            loss.f_backward()?;
-            step_with(recipe, &scalars, &params, masks, &mut state)?;
+            let x = compute.input(&x)?;
+            let (logits, loss) = compute.run(device, || net.training_loss(&x, &y))?;
+            match state.scaler.as_mut() {
+                // fp16: the scaled loss's gradients are unscaled and checked; a step with inf or
+                // NaN in them is skipped, as `GradScaler.step` skips `optimizer.step()`.
+                Some(scaler) => {
+                    scaler.scale(&loss)?.f_backward()?;
+                    let finite = scaler.unscale(params.values())?;
+                    scaler.update()?;
+                    if finite {
+                        step_with(recipe, &scalars, &params, masks, &mut state)?;
+                    } else {
+                        skipped += 1;
+                    }
+                }
+                None => {
+                    loss.f_backward()?;
+                    step_with(recipe, &scalars, &params, masks, &mut state)?;
+                }
+            }
             let count = i64::try_from(chunk.len()).unwrap_or(0);
             let _ = loss_sum.f_add_(&loss.f_detach()?.f_to_kind(Kind::Double)?.f_mul_scalar(count as f64)?)?;
             let _ = correct.f_add_(&logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?)?;
@@ -499,6 +563,7 @@ pub fn train(
             loss: loss_sum / seen.max(1) as f64,
             accuracy: correct as f64 / seen.max(1) as f64,
             val_accuracy,
+            skipped_steps: skipped,
         };
         (ctx.emit)(Event::Epoch {
             node: ctx.request.id.clone(),
@@ -548,7 +613,13 @@ pub fn train(
         Some(test) => score(test)?,
         None => TestScores::EMPTY,
     };
-    Ok(Outcome { history: progress.history, best_epoch: progress.best_epoch, val_accuracy: progress.best_val, test })
+    Ok(Outcome {
+        history: progress.history,
+        best_epoch: progress.best_epoch,
+        val_accuracy: progress.best_val,
+        precision: compute.precision,
+        test,
+    })
 }
 
 /// The model and dataset a train stage's fields name, loaded on the context's device.
@@ -578,6 +649,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
         "best_epoch": outcome.best_epoch,
         "history": outcome.history,
         "weights_remaining": 1.0,
+        "precision": outcome.precision.name(),
     });
     outcome.test.insert_into(&mut metrics, "test_");
     Ok(metrics)
@@ -622,6 +694,8 @@ mod augmentation_tests {
             data_split: "train".to_owned(),
             val_split: None,
             keep_epochs: Vec::new(),
+            precision: "fp32".to_owned(),
+            channels_last: false,
         };
         let net = Network::build("resnet_tiny", 2, 4, 0, Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
         train(&ctx, &net, data, &recipe, &BTreeMap::new(), None).unwrap_or_else(|e| panic!("{e}"));

@@ -16,6 +16,7 @@ use super::data::Dataset;
 use super::selection::Selection;
 use super::{checkpoint, io_error, Context, Result, StageError};
 use crate::models::{self, Network};
+use crate::precision::Compute;
 use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
 
@@ -139,12 +140,16 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let target = if ctx.word("target")? == "label" { Target::Label } else { Target::Predicted };
     let score_batch = if method == Method::ScoreCam { ctx.int("batch")? } else { 1 };
     let (net, input) = models::network_of(ctx, ctx.stage_name("of")?)?;
+    // The maps come from fp32 passes whatever `precision` says; it governs the curves only.
+    let compute = Compute::from_fields(&ctx.request.fields, ctx.device)?;
+    compute.prepare(&net)?;
     let selection = Selection::from_field(ctx, "images")?;
     let data = Dataset::load(&ctx.upstream(&selection.dataset)?.dir, ctx.device, input)?;
     let split = data.split(&selection.split)?;
     let rows = selection.rows(split.len());
     let index = Tensor::f_from_slice(&rows)?;
     let (x, labels) = split.batch(&index)?;
+    let x = compute.input(&x)?;
     ctx.progress(format!("{} of {} images at `{layer}`", method.name(), rows.len()));
     let maps = explain(&net, method, layer, &x, &labels, target, score_batch)?;
 
@@ -189,12 +194,15 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     ctx.progress("deletion and insertion curves");
     let (deletion, insertion) = {
         let _guard = tch::no_grad_guard();
-        let mut score = |batch: &Tensor| -> Result<Tensor> { Ok(net.forward(batch, false)?.f_softmax(-1, tch::Kind::Float)?) };
+        let mut score = |batch: &Tensor| -> Result<Tensor> {
+            compute.run(ctx.device, || Ok(net.forward(batch, false)?.f_softmax(-1, tch::Kind::Float)?))
+        };
         faithfulness::curves(&x, &maps.normalised, &maps.targets, &mut score)?
     };
     let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
     metrics["deletion_auc"] = mean(&deletion).into();
     metrics["insertion_auc"] = mean(&insertion).into();
+    metrics["curve_precision"] = compute.precision.name().into();
     Ok(metrics)
 }
 

@@ -36,6 +36,7 @@ use super::saliency::{gradients, Target};
 use super::selection::Selection;
 use super::{checkpoint, Context, Result, StageError};
 use crate::models::{self, Network};
+use crate::precision::Compute;
 use lthlang::check::Value;
 use lthlang::solvers::svm::LinearSvm;
 use rand::SeedableRng;
@@ -197,12 +198,16 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
         StageError::new(format!("`correction` should be bonferroni or bh, got {}", ctx.word("correction").unwrap_or_default()))
     })?;
     let (net, input) = models::network_of(ctx, ctx.stage_name("of")?)?;
+    // Directional derivatives are fp32 gradients; only the memory format is the stage's choice.
+    let compute = Compute { channels_last: ctx.boolean("channels_last")?, ..Compute::FP32 };
+    compute.prepare(&net)?;
     let probes = load_probes(ctx, ctx.stage_name("concepts")?)?;
     let selection = Selection::from_field(ctx, "images")?;
     let data = Dataset::load(&ctx.upstream(&selection.dataset)?.dir, ctx.device, input)?;
     let split = data.split(&selection.split)?;
     let rows = selection.rows(split.len());
     let (x, labels) = split.batch(&Tensor::f_from_slice(&rows)?)?;
+    let x = compute.input(&x)?;
     let labels: Vec<i64> = Vec::<i64>::try_from(labels.f_to_device(tch::Device::Cpu)?)?;
 
     let mut rng = ChaCha8Rng::seed_from_u64(ctx.request.seed);

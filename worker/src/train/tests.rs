@@ -4,6 +4,7 @@
 use super::*;
 use crate::data::{Meta, Split};
 use crate::models::Network;
+use crate::precision::Precision;
 use tch::Device;
 
 fn recipe(optimizer: Optimizer, weight_decay: f64) -> Recipe {
@@ -17,6 +18,8 @@ fn recipe(optimizer: Optimizer, weight_decay: f64) -> Recipe {
         data_split: "train".to_owned(),
         val_split: None,
         keep_epochs: Vec::new(),
+        precision: "fp32".to_owned(),
+        channels_last: false,
     }
 }
 
@@ -46,7 +49,7 @@ fn negative_weights_keep_their_gradients() {
     // weights; here only index 2 is pruned and both negative weights move by lr·c.
     let p = Tensor::from_slice(&[-1.0f32, -0.5, 0.0, 1.0]).set_requires_grad(true);
     let mask = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 1.0]);
-    let mut state = State { buffers: BTreeMap::new(), steps: 0 };
+    let mut state = State { buffers: BTreeMap::new(), steps: 0, scaler: None };
     linear_loss_step(&p, &[1.0, 2.0, 3.0, 4.0], &recipe(sgd(0.0), 0.0), &mask, &mut state);
     let expected = [-1.0f32 - 0.1 * 1.0, -0.5 - 0.1 * 2.0, 0.0, 1.0 - 0.1 * 4.0];
     assert_eq!(values(&p), expected);
@@ -59,7 +62,7 @@ fn pruned_weights_stay_exactly_zero_with_momentum_and_weight_decay() {
         let mask = Tensor::from_slice(&[1.0f32, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
         let p = (Tensor::randn([8], (Kind::Float, Device::Cpu)) * &mask).set_requires_grad(true);
         let start = values(&p);
-        let mut state = State { buffers: BTreeMap::new(), steps: 0 };
+        let mut state = State { buffers: BTreeMap::new(), steps: 0, scaler: None };
         let r = recipe(optimizer.clone(), 5e-4);
         for step_number in 0..25 {
             // Gradients that do not vanish on pruned weights: the mask must stop them.
@@ -236,5 +239,98 @@ fn a_resumed_run_matches_an_uninterrupted_one_and_best_weights_are_written_only_
         assert_eq!(resumed.best_epoch, expected.best_epoch, "stopped after {stop}");
         assert_eq!(format!("{:?}", resumed.history), format!("{:?}", expected.history), "stopped after {stop}");
         assert_eq!(equal_variables(&vars, &expected_vars), Vec::<String>::new(), "stopped after {stop}");
+    }
+}
+
+/// Trains a fresh tiny network for three epochs in `precision` (and the memory format) and returns
+/// the epoch losses and the run's resolved precision.
+fn losses_in(precision: &str, channels_last: bool) -> (Vec<f64>, Precision) {
+    losses_on(Device::Cpu, precision, channels_last)
+}
+
+fn losses_on(device: Device, precision: &str, channels_last: bool) -> (Vec<f64>, Precision) {
+    let mut data = tiny_data(64);
+    if device != Device::Cpu {
+        let split = &data.splits["train"];
+        let moved = Split::in_memory(split.images().to_device(Device::Cpu), split.labels.to_device(Device::Cpu), device);
+        data.splits.insert("train".to_owned(), moved);
+    }
+    let net = Network::build("resnet_tiny", 4, 8, 5, device).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let req = request(dir.path());
+    let emit = |_e: Event| {};
+    let mut r = recipe(sgd(0.9), 5e-4);
+    r.lr = 0.05;
+    r.epochs = 3;
+    r.precision = precision.to_owned();
+    r.channels_last = channels_last;
+    let started = std::time::Instant::now();
+    let outcome = train(&Context { request: &req, device, emit: &emit }, &net, &data, &r, &BTreeMap::new(), None).unwrap();
+    let losses: Vec<f64> = outcome.history.iter().map(|e| e.loss).collect();
+    eprintln!("{device:?} {precision} (channels_last {channels_last}): losses {losses:?} in {:.2} s", started.elapsed().as_secs_f64());
+    assert!(outcome.history.iter().all(|e| e.skipped_steps == 0), "{precision}: no step should overflow at this scale");
+    (losses, outcome.precision)
+}
+
+#[test]
+fn bf16_and_fp16_training_on_the_cpu_follow_fp32() {
+    // The same seed, data and steps in each precision: autocast rounds the convolutions' inputs
+    // to 8 (bf16) or 11 (fp16) significant bits, so the losses agree to a few per cent over three
+    // epochs, not bit for bit. `auto` is fp32 on the CPU.
+    let (fp32, resolved) = losses_in("auto", false);
+    assert_eq!(resolved, Precision::Fp32);
+    assert!(fp32[2] < fp32[0], "fp32 training should lower the loss: {fp32:?}");
+    for precision in ["bf16", "fp16"] {
+        let (low, resolved) = losses_in(precision, false);
+        assert_eq!(resolved.name(), precision);
+        for (epoch, (a, b)) in fp32.iter().zip(&low).enumerate() {
+            assert!((a - b).abs() <= 0.03 * a.abs(), "{precision} epoch {epoch}: loss {b} against fp32's {a}");
+        }
+        assert_ne!(fp32, low, "{precision} should not be fp32 under another name");
+    }
+    // Channels-last changes the memory layout only: the same losses to rounding.
+    let (nhwc, _) = losses_in("fp32", true);
+    for (a, b) in fp32.iter().zip(&nhwc) {
+        assert!((a - b).abs() <= 1e-4 * a.abs(), "channels-last loss {b} against {a}");
+    }
+}
+
+/// The CUDA device, loading libtorch's CUDA half first; `None` on a machine without one, and a
+/// failure instead when `LTHLANG_REQUIRE_CUDA=1` (scripts/gpu-check.sh sets it).
+pub(crate) fn cuda_or_skip(test: &str) -> Option<Device> {
+    let loaded = crate::precision::cuda::load();
+    if tch::Cuda::is_available() {
+        return Some(Device::Cuda(0));
+    }
+    assert!(
+        std::env::var("LTHLANG_REQUIRE_CUDA").as_deref() != Ok("1"),
+        "{test}: LTHLANG_REQUIRE_CUDA=1 but libtorch sees no CUDA device ({loaded:?})"
+    );
+    eprintln!("{test}: skipped, no CUDA device");
+    None
+}
+
+#[test]
+fn cuda_training_in_each_precision_follows_fp32() {
+    // On a GPU: `auto` resolves to bf16 where the GPU supports it, fp16 runs with the loss
+    // scaler, and channels-last with bf16 (the fast path the CUB experiment uses) trains as fp32.
+    let Some(device) = cuda_or_skip("cuda_training_in_each_precision_follows_fp32") else { return };
+    let (fp32, _) = losses_on(device, "fp32", false);
+    let (_, auto) = losses_on(device, "auto", false);
+    let major = crate::precision::cuda::capability(0).map(|c| c.0).unwrap_or(0);
+    assert_eq!(auto, if major >= 8 { Precision::Bf16 } else { Precision::Fp32 });
+    let mut cases = vec![("fp16", false), ("fp16", true)];
+    if major >= 8 {
+        cases.extend([("bf16", false), ("bf16", true)]);
+    }
+    for (precision, channels_last) in cases {
+        let (low, resolved) = losses_on(device, precision, channels_last);
+        assert_eq!(resolved.name(), precision);
+        for (epoch, (a, b)) in fp32.iter().zip(&low).enumerate() {
+            assert!(
+                (a - b).abs() <= 0.03 * a.abs(),
+                "{precision} (channels_last {channels_last}) epoch {epoch}: loss {b} against fp32's {a}"
+            );
+        }
     }
 }
