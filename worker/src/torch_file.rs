@@ -168,7 +168,7 @@ fn build<'a>(wanted: Vec<(String, Rc<TensorRef>)>, storage: impl Fn(&str) -> Opt
         let flat = &whole[key];
         let numel = flat.size()[0];
         // The last element the view reaches must lie inside the storage.
-        let empty = t.size.iter().any(|&d| d == 0);
+        let empty = t.size.contains(&0);
         let last = t.offset + t.size.iter().zip(&t.stride).map(|(d, s)| (d - 1).max(0) * s).sum::<i64>();
         if t.size.len() != t.stride.len() || t.offset < 0 || t.stride.iter().any(|&s| s < 0) || (!empty && last >= numel) {
             return Err(format!(
@@ -359,7 +359,7 @@ impl<'a> Machine<'a> {
     }
 
     fn set_items(&mut self, items: Vec<Value>) -> Why<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err("a dict update has a key without a value".into());
         }
         let Value::Dict(dict) = self.top()? else { return Err("the pickle sets items on something that is not a dict".into()) };
@@ -685,7 +685,7 @@ mod tests {
         let error = load(&path).unwrap_err().0;
         assert!(error.contains("neither a zip archive"), "{error}");
         // A legacy stream cut short inside its pickle.
-        std::fs::write(&path, &LEGACY_MAGIC[..]).unwrap();
+        std::fs::write(&path, LEGACY_MAGIC).unwrap();
         let error = load(&path).unwrap_err().0;
         assert!(error.contains("ends early"), "{error}");
     }
