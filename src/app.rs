@@ -409,6 +409,36 @@ fn open_in_viewer(html: &Path) -> u8 {
     EXIT_USAGE
 }
 
+/// `device = cuda` (or `cuda(k)`) on a machine that shows no such GPU, when a node must be
+/// computed there: an error before anything runs, not a failure of the first node that needs
+/// the worker. Local runs only: a Slurm job's GPUs are on the compute nodes, not here. Results
+/// already cached for the GPU are still read on a machine without one.
+fn missing_gpu(
+    program: &Program,
+    executor: &crate::cli::ExecutorArgs,
+    fingerprints: &[(String, crate::cache::Fingerprint)],
+    store: &Store,
+) -> Option<String> {
+    let check::Device::Cuda(index) = program.experiment.device else { return None };
+    let local = match executor.executor {
+        Some(kind) => kind == crate::cli::ExecutorKind::Local,
+        None => matches!(program.experiment.executor, check::Executor::Local),
+    };
+    let needed = fingerprints.iter().any(|(_, fp)| fp.device.is_some() && !store.contains(&fp.key()));
+    let gpus = exec::local::visible_gpus();
+    if !local || !needed || usize::try_from(index).is_ok_and(|i| i < gpus.len()) {
+        return None;
+    }
+    let seen = match gpus.len() {
+        0 => "this machine shows no GPU (CUDA_VISIBLE_DEVICES is unset or empty and there is no /dev/nvidia* device)".to_owned(),
+        n => format!("this machine shows {n} GPU{} (cuda(0) to cuda({}))", if n == 1 { "" } else { "s" }, n - 1),
+    };
+    Some(format!(
+        "`device = {}` in the experiment block, but {seen}; nothing was run. Set `device = cpu` or `device = auto`, or run where the GPU is",
+        if index == 0 { "cuda".to_owned() } else { format!("cuda({index})") }
+    ))
+}
+
 #[allow(clippy::too_many_arguments, reason = "one call per command; the arguments are the command's flags")]
 fn run_experiment(
     file: &Path,
@@ -456,6 +486,10 @@ fn run_experiment(
     }
     let started = std::time::Instant::now();
     let fingerprints = fingerprint::of_plan(program, &plan);
+    if let Some(message) = missing_gpu(program, executor, &fingerprints, &store) {
+        console::error_line(&message);
+        return EXIT_USAGE;
+    }
     let mut document = document(file, program, sources, &plan, &fingerprints);
     document.smoke = smoke;
     let options = Options {

@@ -220,12 +220,30 @@ model net = resnet_tiny { classes = data.classes  width = 4 }
 train dense = sgd { model = net  data = data.train  epochs = 1  batch = 16 }
 "#;
 
-/// `device = cuda` on a machine without CUDA fails the first node in a line that says why, skips
-/// the rest, prints no libtorch backtrace, and records no CUDA device.
+/// `device = cuda` on a machine that shows no GPU is an error before anything runs: exit 2, one
+/// line that says why, and nothing computed or cached. (`CUDA_VISIBLE_DEVICES=""` hides every
+/// GPU, so this holds on any machine.)
 #[test]
-fn cuda_without_cuda_fails_at_once_in_a_few_clear_lines() {
+fn cuda_on_a_machine_without_a_gpu_is_an_error_before_anything_runs() {
     let project = Project::new(&format!("experiment {{ device = cuda }}\n{SMALL}"));
-    let output = project.run();
+    let output = project.command(&["run"]).env("CUDA_VISIBLE_DEVICES", "").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`device = cuda` in the experiment block, but this machine shows no GPU"), "{stderr}");
+    assert!(stderr.contains("nothing was run"), "{stderr}");
+    assert!(stderr.lines().count() <= 2, "more than a line or two:\n{stderr}");
+    let entries = project.dir.path().join("cache/entries");
+    assert_eq!(std::fs::read_dir(&entries).map(Iterator::count).unwrap_or(0), 0, "something was cached");
+    assert!(!project.run_folder().join("timings.json").exists());
+}
+
+/// When the machine shows a GPU that libtorch cannot use (here: a GPU index made visible on a
+/// machine without CUDA), the worker still refuses it: the first node fails in a line that says
+/// why, the rest are skipped, no libtorch backtrace is printed and no CUDA device is recorded.
+#[test]
+fn cuda_that_libtorch_cannot_see_fails_at_once_in_a_few_clear_lines() {
+    let project = Project::new(&format!("experiment {{ device = cuda }}\n{SMALL}"));
+    let output = project.command(&["run"]).env("CUDA_VISIBLE_DEVICES", "0").output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     let timings: Value = serde_json::from_slice(&std::fs::read(project.run_folder().join("timings.json")).unwrap()).unwrap();
     if output.status.code() == Some(0) {
@@ -242,6 +260,27 @@ fn cuda_without_cuda_fails_at_once_in_a_few_clear_lines() {
     assert!(stderr.lines().count() <= 6, "more than a few lines:\n{stderr}");
     assert!(!stderr.contains("Exception raised from") && !stderr.contains("frame #"), "{stderr}");
     assert_ne!(timings["device"], "cuda:0", "{timings}");
+}
+
+/// The device class enters the keys of the nodes that compute on it, and only those: CPU keys
+/// are the same whether the CPU is named or `auto` finds no GPU, a GPU run never reuses a CPU
+/// result (or the reverse), and datasets and initial weights are shared.
+#[test]
+fn the_device_class_enters_the_keys_of_nodes_that_compute_on_it() {
+    let keys = |device: &str, visible: &str| -> BTreeMap<String, String> {
+        let project = Project::new(&format!("experiment {{ device = {device} }}\n{SMALL}"));
+        std::fs::create_dir_all(project.dir.path().join("cache/entries")).unwrap();
+        let output = project.command(&["plan", "--explain", "--json"]).env("CUDA_VISIBLE_DEVICES", visible).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let nodes: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+        nodes.iter().map(|n| (n["id"].as_str().unwrap().to_owned(), n["key"].as_str().unwrap().to_owned())).collect()
+    };
+    let (cpu, auto_without, auto_with, cuda) = (keys("cpu", ""), keys("auto", ""), keys("auto", "0"), keys("cuda", ""));
+    assert_eq!(cpu, auto_without);
+    assert_eq!(auto_with, cuda);
+    assert_eq!(cpu["data"], cuda["data"]);
+    assert_eq!(cpu["net"], cuda["net"]);
+    assert_ne!(cpu["dense"], cuda["dense"]);
 }
 
 /// A worker that sends nothing for `LTHLANG_WORKER_TIMEOUT` seconds is killed and its node fails

@@ -31,6 +31,37 @@ pub struct Fingerprint {
     pub round: Option<u32>,
     /// Keys of the nodes read, by node id.
     pub inputs: BTreeMap<String, String>,
+    /// `"cuda"` when the node runs networks on a GPU. GPU kernels round differently from the
+    /// CPU's (and from run to run), so results computed on the two never share an entry. Absent
+    /// on the CPU, so CPU keys are what they were before the field existed; absent too for the
+    /// nodes whose result does not depend on the device (datasets decode and models draw their
+    /// weights on the CPU; comparisons and reports run in the front end). See [`device_class`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+/// The device class the experiment's networks run on, as keys record it: `None` for the CPU,
+/// `Some("cuda")` for a GPU. `device = auto` is resolved on this machine, from the GPUs it shows
+/// (`CUDA_VISIBLE_DEVICES`, else the NVIDIA device files), which is also what the worker's
+/// libtorch obeys; a worker that computes on another class than the key says fails the node
+/// rather than caching it under the wrong key.
+pub fn device_class(device: &crate::check::Device) -> Option<String> {
+    use crate::check::Device;
+    match device {
+        Device::Cpu => None,
+        Device::Cuda(_) => Some("cuda".to_owned()),
+        Device::Auto => (!crate::exec::local::visible_gpus().is_empty()).then(|| "cuda".to_owned()),
+    }
+}
+
+/// The class of a device the worker names (`cpu`, `cuda:0`), as [`device_class`] gives it.
+pub fn class_of_worker_device(device: &str) -> Option<String> {
+    (device.split(':').next() == Some("cuda")).then(|| "cuda".to_owned())
+}
+
+/// Whether a node of this kind computes on the experiment's device.
+fn on_device(kind: Category) -> bool {
+    !matches!(kind, Category::Dataset | Category::Model | Category::Compare | Category::Report)
 }
 
 impl Fingerprint {
@@ -43,6 +74,7 @@ impl Fingerprint {
 /// The fingerprint of every node of `plan`, by node id, in plan order (inputs first).
 pub fn of_plan(program: &Program, plan: &Plan) -> Vec<(String, Fingerprint)> {
     let seed0 = program.experiment.seeds.first().copied().unwrap_or(0);
+    let device = device_class(&program.experiment.device);
     let mut keys: BTreeMap<String, String> = BTreeMap::new();
     let mut out = Vec::with_capacity(plan.nodes.len());
     for node in &plan.nodes {
@@ -59,6 +91,7 @@ pub fn of_plan(program: &Program, plan: &Plan) -> Vec<(String, Fingerprint)> {
             seed,
             round: node.round,
             inputs: node.inputs.iter().map(|i| (i.clone(), keys.get(i).cloned().unwrap_or_default())).collect(),
+            device: device.clone().filter(|_| on_device(node.kind)),
         };
         keys.insert(node.id.clone(), fingerprint.key());
         out.push((node.id.clone(), fingerprint));
@@ -215,6 +248,10 @@ pub fn diff(old: &Fingerprint, new: &Fingerprint, spans: &BTreeMap<String, Span>
             reasons.push(Reason::FileChanged { field: name.clone() });
         }
     }
+    if old.device != new.device {
+        let class = |d: &Option<String>| Some(Value::Word(d.clone().unwrap_or_else(|| "cpu".to_owned())));
+        reasons.push(Reason::FieldChanged { field: "device".to_owned(), old: class(&old.device), new: class(&new.device), span: None });
+    }
     if old.seed != new.seed || old.round != new.round {
         reasons.push(Reason::SeedChanged);
     }
@@ -256,6 +293,7 @@ mod tests {
             seed: Some(u64::MAX >> 1),
             round: None,
             inputs: BTreeMap::new(),
+            device: Some("cuda".to_owned()),
         };
         let text = serde_json::to_string_pretty(&written).unwrap_or_default();
         let read: Fingerprint = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));

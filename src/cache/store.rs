@@ -365,6 +365,7 @@ mod tests {
             seed: None,
             round: None,
             inputs: BTreeMap::new(),
+            device: None,
         }
     }
 

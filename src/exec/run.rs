@@ -397,6 +397,20 @@ impl<'a> Runner<'a> {
     /// Records how long the node took (beside, not inside, its metrics: times differ between
     /// runs) and commits the staging folder.
     fn seal(&self, staging: &Path, fingerprint: &Fingerprint, started: Instant, device: &str, warnings: &[String]) -> Status {
+        // A result computed on another device class than its key names would later be reused
+        // as if it had been computed there (see `fingerprint::device_class`).
+        if node_on_device(fingerprint)
+            && !device.is_empty()
+            && crate::cache::fingerprint::class_of_worker_device(device) != fingerprint.device
+        {
+            return Status::Failed {
+                message: format!(
+                    "computed on `{device}`, but its cache key is for the {} (`device = auto` saw {} GPU here); set `device = cpu` or `device = cuda` in the `experiment` block",
+                    fingerprint.device.as_deref().unwrap_or("cpu"),
+                    if fingerprint.device.is_some() { "a" } else { "no" }
+                ),
+            };
+        }
         let timing = serde_json::json!({ "seconds": started.elapsed().as_secs_f64(), "device": device });
         if let Err(message) = write_json(&staging.join(TIMING_FILE), &timing) {
             return Status::Failed { message };
@@ -492,4 +506,9 @@ impl Source<'_> {
             Source::Request(request) => &request.id,
         }
     }
+}
+
+/// Whether the node's kind computes on the experiment's device (its key would name a GPU).
+fn node_on_device(fingerprint: &Fingerprint) -> bool {
+    !matches!(fingerprint.kind, Category::Dataset | Category::Model | Category::Compare | Category::Report)
 }
