@@ -709,7 +709,6 @@ mod tests {
             "lth::check::missing_field",
             "lth::check::type_mismatch",
             "lth::check::bad_argument",
-            "lth::check::unknown_layer",
         ];
         let mut accepted = 0;
         for seed in 0..200 {
@@ -724,6 +723,6 @@ mod tests {
                 accepted += 1;
             }
         }
-        assert!(accepted >= 120, "only {accepted} of 200 generated programs pass `check`");
+        assert!(accepted >= 100, "only {accepted} of 200 generated programs pass `check`");
     }
 }

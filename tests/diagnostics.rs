@@ -74,6 +74,7 @@ diagnostic!(reduced_precision_on_cpu, "lth::check::reduced_precision_on_cpu", 0)
 diagnostic!(tcav_unlabelled_bank, "lth::check::tcav_unlabelled_bank", 1);
 diagnostic!(tcav_bank_mismatch, "lth::check::tcav_bank_mismatch", 1);
 diagnostic!(features_mismatch, "lth::check::features_mismatch", 1);
+diagnostic!(empty_split, "lth::check::empty_split", 1);
 diagnostic!(mixed_series, "lth::check::mixed_series", 1);
 diagnostic!(image_too_small, "lth::check::image_too_small", 1);
 diagnostic!(nothing_declared, "lth::check::nothing_declared", 0);

@@ -22,6 +22,7 @@ pub const NO_CONCEPT_LABELS: &str = "lth::check::no_concept_labels";
 pub const SPARSITY_UNREACHED: &str = "lth::check::sparsity_unreached";
 pub const TCAV_BEFORE_HEAD: &str = "lth::check::tcav_before_head";
 pub const TCAV_FEW_RUNS: &str = "lth::check::tcav_few_runs";
+pub const EMPTY_SPLIT: &str = "lth::check::empty_split";
 pub const FEATURES_MISMATCH: &str = "lth::check::features_mismatch";
 pub const TCAV_BANK_MISMATCH: &str = "lth::check::tcav_bank_mismatch";
 pub const TCAV_UNLABELLED_BANK: &str = "lth::check::tcav_unlabelled_bank";

@@ -58,6 +58,10 @@ pub fn check_cross_stage(sources: &Sources, module: &Module, program: &Program, 
         if stage.category == Category::Explain && stage.method.name == "tcav" {
             check_tcav(program, stage, diagnostics);
         }
+        if stage.category == Category::Train {
+            check_classes(program, stage, diagnostics);
+        }
+        check_empty_splits(program, stage, diagnostics);
         if stage.category == Category::Explain && stage.method.field("features").is_some() {
             check_features(program, stage, diagnostics);
         }
@@ -221,6 +225,75 @@ fn check_tcav_bank(program: &Program, stage: &Stage, bank: &Stage, diagnostics: 
             .with_label(tested.name_span, format!("`{}` is tested", tested.name))
             .with_label(probed.name_span, format!("`{}` is the model `{}` embeds", probed.name, embed.name))
             .with_help("the CAVs must live in the activations of the network TCAV differentiates: embed a checkpoint of the tested model"),
+        );
+    }
+}
+
+/// The class count of a dataset when the program fixes it: a method's fixed count, a `classes`
+/// field, or `digits`' task.
+fn dataset_classes(dataset: &Stage) -> Option<i64> {
+    if let Some(n) = dataset.method.dataset.and_then(|facts| facts.fixed_classes) {
+        return Some(i64::from(n));
+    }
+    match dataset.method.name {
+        "shapes" => dataset.value("classes").and_then(Value::as_int),
+        "digits" => match dataset.value("task") {
+            Some(Value::Word(task)) if task == "digit" => Some(10),
+            Some(Value::Word(_)) => Some(2),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A model with fewer outputs than the classes it is trained on has no logit for some labels.
+fn check_classes(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    let Some(Value::Split { dataset, .. }) = stage.value("data") else { return };
+    let Some(dataset) = program.stage(dataset) else { return };
+    let Some(model) = stage.value("model").and_then(Value::as_stage).and_then(|n| program.stage(n)) else { return };
+    let (Some(Value::Int(outputs)), Some(classes)) = (model.value("classes"), dataset_classes(dataset)) else { return };
+    if *outputs < classes {
+        diagnostics.push(
+            Diagnostic::error(
+                codes::OUT_OF_RANGE,
+                span_of(stage, "data"),
+                format!(
+                    "`{}` trains `{}`, which has {outputs} outputs, on the {classes} classes of `{}`",
+                    stage.name, model.name, dataset.name
+                ),
+                "more classes than outputs",
+            )
+            .with_label(span_of(model, "classes"), format!("`{}` has {outputs} outputs", model.name))
+            .with_help(format!("write `classes = {}.classes` on `{}`", dataset.name, model.name)),
+        );
+    }
+}
+
+/// Images a stage must have at least one of: the split it trains on and the images it explains.
+/// A dataset whose `val` or `test` share is written as 0% has no such images.
+fn check_empty_splits(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    for spec in stage.method.fields {
+        let needs_images = matches!(spec.ty, Ty::Images) || (stage.category == Category::Train && spec.name == "data");
+        if !needs_images {
+            continue;
+        }
+        let (dataset, split) = match stage.value(spec.name) {
+            Some(Value::Split { dataset, split } | Value::Sample { dataset, split, .. }) => (dataset, split),
+            _ => continue,
+        };
+        let Some(dataset) = program.stage(dataset) else { continue };
+        if !matches!(dataset.value(split), Some(Value::Fraction(share)) if *share == 0.0) {
+            continue;
+        }
+        diagnostics.push(
+            Diagnostic::error(
+                codes::EMPTY_SPLIT,
+                span_of(stage, spec.name),
+                format!("`{}` reads `{}.{split}`, which holds no images", stage.name, dataset.name),
+                "an empty split",
+            )
+            .with_label(span_of(dataset, split), format!("`{}` keeps 0% of its images for `{split}`", dataset.name))
+            .with_help(format!("give `{split}` a share above 0% on `{}`, or read another split", dataset.name)),
         );
     }
 }
@@ -419,5 +492,51 @@ fn check_compare(sources: &Sources, program: &Program, stage: &Stage, decl: &Dec
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::source::{Origin, Sources};
+
+    /// The error codes `check` gives `text`.
+    fn errors(text: &str) -> Vec<&'static str> {
+        let mut sources = Sources::default();
+        let id = sources.add(Origin::File("t.lth".into()), "t.lth".to_owned(), text.to_owned());
+        crate::check::check(&mut sources, id).diagnostics.iter().filter(|d| d.is_error()).map(|d| d.code).collect()
+    }
+
+    /// A model with fewer outputs than the dataset's classes is refused; as many or more is fine.
+    #[test]
+    fn a_model_with_fewer_outputs_than_classes_is_refused() {
+        let program = |task: &str, classes: &str| {
+            format!(
+                "dataset data = digits {{ task = {task} }}\nmodel net = resnet_tiny {{ classes = {classes} }}\ntrain dense = sgd {{ model = net  data = data.train }}\n"
+            )
+        };
+        assert_eq!(errors(&program("digit", "4")), ["lth::check::out_of_range"]);
+        assert!(errors(&program("digit", "10")).is_empty());
+        assert!(errors(&program("even_odd", "4")).is_empty());
+        assert!(errors(&program("digit", "data.classes")).is_empty());
+        let shapes = "dataset data = shapes { classes = 8 }\nmodel net = resnet_tiny { classes = 3 }\ntrain dense = adam { model = net  data = data.test }\n";
+        assert_eq!(errors(shapes), ["lth::check::out_of_range"]);
+    }
+
+    /// Training on, or explaining images of, a split given 0% of the images is refused.
+    #[test]
+    fn reading_a_split_declared_empty_is_refused() {
+        let program = |test: &str, images: &str| {
+            format!(
+                "dataset data = digits {{ test = {test} }}\nmodel net = resnet_tiny {{ classes = data.classes }}\n\
+                 train dense = sgd {{ model = net  data = data.train }}\n\
+                 explain cam = gradcam {{ of = dense  layer = \"layer2\"  images = {images} }}\n"
+            )
+        };
+        assert_eq!(errors(&program("0%", "data.test")), ["lth::check::empty_split"]);
+        assert_eq!(errors(&program("0%", "data.test.sample(4)")), ["lth::check::empty_split"]);
+        assert!(errors(&program("0%", "data.val")).is_empty());
+        assert!(errors(&program("1%", "data.test")).is_empty());
+        let train = "dataset data = digits { val = 0% }\nmodel net = resnet_tiny { classes = data.classes }\ntrain dense = sgd { model = net  data = data.val }\n";
+        assert_eq!(errors(train), ["lth::check::empty_split"]);
     }
 }

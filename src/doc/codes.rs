@@ -273,6 +273,14 @@ another size or mean nothing there. Embed the features like the bank's own embed
         example: Some(include_str!("../../tests/diagnostics/features_mismatch.lth")),
     },
     Code {
+        code: "lth::check::empty_split",
+        summary: "A stage trains on, or explains, a split given 0% of the images.",
+        text: "A dataset's `val` or `test` share may be 0%: the split exists but holds no image. Scores on
+it are `null`, but a training stage cannot learn from it and an explainer has nothing to
+explain. Give the split a share above 0%, or read another split.",
+        example: Some(include_str!("../../tests/diagnostics/empty_split.lth")),
+    },
+    Code {
         code: "lth::check::image_too_small",
         summary: "Images too small for the model they are fed to (Inception-v3 under 75 px).",
         text: "Inception-v3's stem and its strided reductions use 3×3 convolutions without padding: below 75
