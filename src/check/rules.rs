@@ -61,6 +61,9 @@ pub fn check_cross_stage(sources: &Sources, module: &Module, program: &Program, 
         if stage.category == Category::Train {
             check_classes(program, stage, diagnostics);
         }
+        if stage.category == Category::Explain && stage.method.name == "completeness" {
+            check_completeness_classes(program, stage, diagnostics);
+        }
         check_empty_splits(program, stage, diagnostics);
         if stage.category == Category::Explain && stage.method.field("features").is_some() {
             check_features(program, stage, diagnostics);
@@ -246,13 +249,23 @@ fn dataset_classes(dataset: &Stage) -> Option<i64> {
     }
 }
 
+/// A model's output count when the program fixes it: a number, or `d.classes` of a dataset
+/// whose class count is fixed.
+fn model_outputs(program: &Program, model: &Stage) -> Option<i64> {
+    match model.value("classes")? {
+        Value::Int(n) => Some(*n),
+        Value::ClassesOf { dataset } => program.stage(dataset).and_then(dataset_classes),
+        _ => None,
+    }
+}
+
 /// A model with fewer outputs than the classes it is trained on has no logit for some labels.
 fn check_classes(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
     let Some(Value::Split { dataset, .. }) = stage.value("data") else { return };
     let Some(dataset) = program.stage(dataset) else { return };
     let Some(model) = stage.value("model").and_then(Value::as_stage).and_then(|n| program.stage(n)) else { return };
-    let (Some(Value::Int(outputs)), Some(classes)) = (model.value("classes"), dataset_classes(dataset)) else { return };
-    if *outputs < classes {
+    let (Some(outputs), Some(classes)) = (model_outputs(program, model), dataset_classes(dataset)) else { return };
+    if outputs < classes {
         diagnostics.push(
             Diagnostic::error(
                 codes::OUT_OF_RANGE,
@@ -265,6 +278,36 @@ fn check_classes(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnos
             )
             .with_label(span_of(model, "classes"), format!("`{}` has {outputs} outputs", model.name))
             .with_help(format!("write `classes = {}.classes` on `{}`", dataset.name, model.name)),
+        );
+    }
+}
+
+/// Completeness compares concept predictions with the network's over the embedded images' labels,
+/// so those labels must be among the network's outputs.
+fn check_completeness_classes(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    let bank = stage.value("concepts").and_then(Value::as_stage).and_then(|n| program.stage(n));
+    let embed_name = match stage.value("features").and_then(Value::as_stage) {
+        Some(features) => Some(features),
+        None => bank.and_then(|b| b.value("from")).and_then(Value::as_stage),
+    };
+    let Some(embed) = embed_name.and_then(|n| program.stage(n)) else { return };
+    let Some(dataset) = embed.value("data").and_then(Value::as_stage).and_then(|n| program.stage(n)) else { return };
+    let Some(model) = program.model_of(&embed.name) else { return };
+    let (Some(outputs), Some(classes)) = (model_outputs(program, model), dataset_classes(dataset)) else { return };
+    if outputs < classes {
+        diagnostics.push(
+            Diagnostic::error(
+                codes::OUT_OF_RANGE,
+                span_of(stage, "concepts"),
+                format!(
+                    "`{}` explains `{}`, which has {outputs} outputs, on `{}`, whose {classes} classes it cannot predict",
+                    stage.name, model.name, dataset.name
+                ),
+                "more classes than outputs",
+            )
+            .with_label(span_of(embed, "data"), format!("`{}` embeds `{}`", embed.name, dataset.name))
+            .with_label(span_of(model, "classes"), format!("`{}` has {outputs} outputs", model.name))
+            .with_help(format!("embed a dataset with at most {outputs} classes, the one `{}` is trained on", model.name)),
         );
     }
 }
@@ -520,6 +563,26 @@ mod tests {
         assert!(errors(&program("digit", "data.classes")).is_empty());
         let shapes = "dataset data = shapes { classes = 8 }\nmodel net = resnet_tiny { classes = 3 }\ntrain dense = adam { model = net  data = data.test }\n";
         assert_eq!(errors(shapes), ["lth::check::out_of_range"]);
+    }
+
+    /// Completeness over embeddings of a dataset with more classes than the network predicts is
+    /// refused (found by the program generator: the worker failed on the labels).
+    #[test]
+    fn completeness_over_a_dataset_with_more_classes_than_outputs_is_refused() {
+        let program = |embedded: &str| {
+            format!(
+                "dataset small = shapes {{ classes = 5 }}
+dataset large = shapes {{ classes = 8 }}
+                 model net = resnet_tiny {{ classes = small.classes }}
+                 train dense = sgd {{ model = net  data = small.train }}
+                 embed feats = pooled {{ of = dense  layer = \"layer3\"  data = {embedded} }}
+                 concepts bank = random {{ from = feats }}
+                 explain whole = completeness {{ concepts = bank }}
+"
+            )
+        };
+        assert_eq!(errors(&program("large")), ["lth::check::out_of_range"]);
+        assert!(errors(&program("small")).is_empty());
     }
 
     /// Training on, or explaining images of, a split given 0% of the images is refused.
