@@ -103,7 +103,11 @@ fn parse_csv(text: &str) -> std::result::Result<Vec<Row>, usize> {
     for record in reader.records() {
         // Reading from a string fails only on invalid UTF-8, which a `&str` cannot hold.
         let Ok(record) = record else { continue };
-        let line = record.position().map_or(1, |p| usize::try_from(p.line()).unwrap_or(usize::MAX));
+        // The reader's position lies before the line breaks that precede a record (blank lines
+        // too), so the record's first line is counted from the first byte after them.
+        let byte = record.position().map_or(0, |p| usize::try_from(p.byte()).unwrap_or(0)).min(text.len());
+        let start = byte + text.as_bytes()[byte..].iter().take_while(|c| matches!(c, b'\n' | b'\r')).count();
+        let line = text.as_bytes()[..start].iter().filter(|c| **c == b'\n').count() + 1;
         let fields: Vec<String> = record.iter().map(str::to_owned).collect();
         if fields.len() == 1 && fields[0].trim().is_empty() {
             continue;
