@@ -64,9 +64,10 @@ pub const METHODS: &[Method] = &[
         &[FROM, FieldSpec::required("labels", Ty::ConceptLabels, "the dataset's concept labels, `data.concepts`")],
         "the dataset's true concept labels as scores: the ceiling a PCBM can reach on these concepts",
     ),
+    // Version 2: directions drawn with rand_distr's normal (ziggurat), not Box-Muller.
     bank(
         "random",
-        1,
+        2,
         &[FROM, FieldSpec::optional("count", Ty::Int { min: 1, max: 100_000 }, "15", "number of random unit directions"), SEED],
         "random unit directions: the baseline bank",
     ),

@@ -18,10 +18,17 @@ const fn dataset(name: &'static str, fields: &'static [FieldSpec], facts: Datase
     Method { category: Category::Dataset, name, version: 2, output: Output::Dataset, fields, dataset: Some(facts), doc }
 }
 
+/// As [`dataset`], at another version.
+const fn dataset_at(version: u32, name: &'static str, fields: &'static [FieldSpec], facts: DatasetFacts, doc: &'static str) -> Method {
+    Method { version, ..dataset(name, fields, facts, doc) }
+}
+
 const NO_LABELS: DatasetFacts = DatasetFacts { concept_labels: false, object_masks: false, bounding_boxes: false, fixed_classes: None };
 
 pub const METHODS: &[Method] = &[
-    dataset(
+    // Version 3: pixel noise drawn with rand_distr's normal (ziggurat), not Box-Muller.
+    dataset_at(
+        3,
         "shapes",
         &[
             FieldSpec::optional("classes", Ty::Int { min: 4, max: 16 }, "8", "number of classes, each defined by 2-3 values of colour, size and pattern (4 to 16: fewer or more cannot all be defined by necessary values)"),

@@ -530,11 +530,9 @@ fn random(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Result<(
     Ok((Bank { method: "random".to_owned(), names, directions, offsets: Array1::zeros(count), link: Link::Identity }, json!({})))
 }
 
-/// A standard normal draw (Box–Muller); 1 − u keeps the logarithm's argument in (0, 1].
+/// A standard normal draw (rand_distr's ziggurat).
 fn gaussian(rng: &mut ChaCha8Rng) -> f64 {
-    let u: f64 = rng.gen();
-    let v: f64 = rng.gen();
-    (-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    rng.sample(rand_distr::StandardNormal)
 }
 
 #[cfg(test)]

@@ -205,11 +205,9 @@ fn render_split(classes: &[ClassDef], side: usize, n: usize, spurious: f64, rng:
     split
 }
 
+/// A standard normal draw (rand_distr's ziggurat).
 fn gaussian(rng: &mut ChaCha8Rng) -> f64 {
-    // Box-Muller: enough for pixel noise, and keeps the dependency list short.
-    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
-    let u2: f64 = rng.gen();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    rng.sample(rand_distr::StandardNormal)
 }
 
 const COLOURS: [[f64; 3]; 4] = [[0.9, 0.12, 0.1], [0.1, 0.75, 0.15], [0.12, 0.25, 0.92], [0.92, 0.85, 0.1]];

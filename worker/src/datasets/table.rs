@@ -92,56 +92,33 @@ impl Table {
     }
 }
 
-/// Splits CSV text into records. Err(line) when a quote opened on `line` is never closed.
+/// Splits CSV text into records with the `csv` crate: fields may be quoted (`"a, b"`, `""` for
+/// a quote inside, line breaks inside), rows may differ in length (a short row is reported when
+/// a missing field is read), and blank lines are skipped. Err(line) when the last field opens a
+/// quote that is never closed: the parser then runs to the end of the file, so a field holding a
+/// line break where the file does not end on a closing quote can only be that.
 fn parse_csv(text: &str) -> std::result::Result<Vec<Row>, usize> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut rows = Vec::new();
-    let (mut fields, mut field) = (Vec::new(), String::new());
-    let (mut line, mut start, mut quoted, mut quote_line) = (1, 1, false, 1);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => quoted = false,
-                '\n' => {
-                    line += 1;
-                    field.push(c);
-                }
-                _ => field.push(c),
-            }
+    for record in reader.records() {
+        // Reading from a string fails only on invalid UTF-8, which a `&str` cannot hold.
+        let Ok(record) = record else { continue };
+        // The reader's position lies before the line breaks that precede a record (blank lines
+        // too), so the record's first line is counted from the first byte after them.
+        let byte = record.position().map_or(0, |p| usize::try_from(p.byte()).unwrap_or(0)).min(text.len());
+        let start = byte + text.as_bytes()[byte..].iter().take_while(|c| matches!(c, b'\n' | b'\r')).count();
+        let line = text.as_bytes()[..start].iter().filter(|c| **c == b'\n').count() + 1;
+        let fields: Vec<String> = record.iter().map(str::to_owned).collect();
+        if fields.len() == 1 && fields[0].trim().is_empty() {
             continue;
         }
-        match c {
-            '"' if field.trim().is_empty() => {
-                field.clear();
-                quoted = true;
-                quote_line = line;
-            }
-            ',' => fields.push(std::mem::take(&mut field)),
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                fields.push(std::mem::take(&mut field));
-                if !(fields.len() == 1 && fields[0].trim().is_empty()) {
-                    rows.push(Row { line: start, fields: std::mem::take(&mut fields) });
-                }
-                fields.clear();
-                line += 1;
-                start = line;
-            }
-            _ => field.push(c),
-        }
+        rows.push(Row { line, fields });
     }
-    if quoted {
-        return Err(quote_line);
+    let unclosed = rows.last().and_then(|r| r.fields.last()).is_some_and(|f| f.contains('\n')) && !text.trim_end().ends_with('"');
+    match rows.last() {
+        Some(last) if unclosed => Err(last.line),
+        _ => Ok(rows),
     }
-    if !field.is_empty() || !fields.is_empty() {
-        fields.push(field);
-        rows.push(Row { line: start, fields });
-    }
-    Ok(rows)
 }
 
 #[cfg(test)]
