@@ -53,7 +53,10 @@ torch.save(inception.state_dict(), f"{out}/inception_v3.pth", _use_new_zipfile_s
 "#;
 
 /// Prints torchvision's logits, as JSON `{model: {split: [[...]]}}`, for the images of the
-/// dataset entry argv[2] (read from its row files), normalised as the worker normalises them.
+/// dataset entry argv[2] (read from its row files), prepared as torchvision prepares inputs for
+/// its pretrained weights: ImageNet's mean and deviation (what `normalize = auto` resolves to for
+/// a model that loads `weights`), and Inception-v3 with `transform_input=True` (what
+/// `transform_input = auto` resolves to).
 const REFERENCE_LOGITS: &str = r#"
 import json, struct, sys, torch, torchvision
 weights, data = sys.argv[1], sys.argv[2]
@@ -64,10 +67,12 @@ def images(path):
     assert info["dtype"] == "U8", info
     start, end = info["data_offsets"]
     x = torch.frombuffer(bytearray(raw[8 + n + start:8 + n + end]), dtype=torch.uint8).reshape(info["shape"])
-    return (x.float() / 255 - 0.5) / 0.25
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    return (x.float() / 255 - mean) / std
 models = {
     "resnet50": torchvision.models.resnet50(num_classes=4),
-    "inception_v3": torchvision.models.inception_v3(num_classes=4, aux_logits=True, init_weights=False),
+    "inception_v3": torchvision.models.inception_v3(num_classes=4, aux_logits=True, init_weights=False, transform_input=True),
 }
 out = {}
 for name, model in models.items():
