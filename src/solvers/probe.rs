@@ -53,6 +53,20 @@ fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
+/// What both probe fits require of their inputs: finite values, one label row per embedding,
+/// labels in [0, 1].
+fn check_probe_inputs(x: ArrayView2<f64>, targets: ArrayView2<f64>) -> Result<()> {
+    require_finite("the probe's embeddings", x)?;
+    require_finite("the concept labels", targets)?;
+    if x.nrows() != targets.nrows() {
+        return fail(format!("{} embeddings but {} rows of concept labels", x.nrows(), targets.nrows()));
+    }
+    if let Some(bad) = targets.iter().find(|t| !(0.0..=1.0).contains(*t)) {
+        return fail(format!("concept labels must lie in [0, 1], found {bad}"));
+    }
+    Ok(())
+}
+
 /// Minibatch SGD settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ProbeTraining {
@@ -67,14 +81,7 @@ impl ProbeTraining {
     /// Fits one probe per column of `targets` [n, C] (values in [0, 1]: hard labels or
     /// annotator certainty) from embeddings `x` [n, d].
     pub fn fit(&self, x: ArrayView2<f64>, targets: ArrayView2<f64>) -> Result<Probes> {
-        require_finite("the probe's embeddings", x)?;
-        require_finite("the concept labels", targets)?;
-        if x.nrows() != targets.nrows() {
-            return fail(format!("{} embeddings but {} rows of concept labels", x.nrows(), targets.nrows()));
-        }
-        if let Some(bad) = targets.iter().find(|t| !(0.0..=1.0).contains(*t)) {
-            return fail(format!("concept labels must lie in [0, 1], found {bad}"));
-        }
+        check_probe_inputs(x, targets)?;
         if self.batch == 0 || !(self.lr > 0.0 && self.lr.is_finite()) {
             return fail(format!("a probe needs a positive batch and learning rate, got {} and {}", self.batch, self.lr));
         }
@@ -123,14 +130,7 @@ pub struct ProbeFit {
 
 impl ExactProbes {
     pub fn fit(&self, x: ArrayView2<f64>, targets: ArrayView2<f64>) -> Result<ProbeFit> {
-        require_finite("the probe's embeddings", x)?;
-        require_finite("the concept labels", targets)?;
-        if x.nrows() != targets.nrows() {
-            return fail(format!("{} embeddings but {} rows of concept labels", x.nrows(), targets.nrows()));
-        }
-        if let Some(bad) = targets.iter().find(|t| !(0.0..=1.0).contains(*t)) {
-            return fail(format!("concept labels must lie in [0, 1], found {bad}"));
-        }
+        check_probe_inputs(x, targets)?;
         if !(self.l2 > 0.0 && self.l2.is_finite()) {
             return fail(format!("an exact probe needs a positive L2 penalty, got {}", self.l2));
         }
