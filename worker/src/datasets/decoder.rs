@@ -11,7 +11,8 @@ use super::super::rows::RowWriter;
 use super::super::{io_error, Result, StageError};
 use super::catalogue::{Record, Region};
 use super::table::missing_file;
-use image::imageops::FilterType;
+use fast_image_resize::images::{Image as FirImage, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::RgbImage;
 use rayon::prelude::*;
 use std::path::PathBuf;
@@ -142,7 +143,8 @@ impl Decoder {
             if image.width() == 0 || image.height() == 0 {
                 Err("the image has no pixels".to_owned())
             } else {
-                Ok(image.to_rgb8())
+                // No copy when the file was RGB already, as nearly every photograph is.
+                Ok(image.into_rgb8())
             }
         });
         let image = match decoded {
@@ -155,25 +157,39 @@ impl Decoder {
                 )))
             }
         };
-        let (square, pixels) = self.square(&image);
+        let (square, pixels) = self.square(&image)?;
         let area = self.side * self.side;
-        for (i, p) in pixels.pixels().enumerate() {
-            for c in 0..3 {
-                out[c * area + i] = p[c];
-            }
+        let (red, rest) = out.split_at_mut(area);
+        let (green, blue) = rest.split_at_mut(area);
+        for (((p, r), g), b) in pixels.chunks_exact(3).zip(red).zip(green).zip(blue) {
+            (*r, *g, *b) = (p[0], p[1], p[2]);
         }
         Ok(Some(square))
     }
 
-    /// The centred square of `image`, resized to `side` (copied as is when already that size).
-    pub fn square(&self, image: &RgbImage) -> (Square, RgbImage) {
+    /// The centred square of `image`, resized to `side`, as interleaved RGB bytes (copied as is
+    /// when already that size). The crop is part of the resize: no cropped copy is made.
+    pub fn square(&self, image: &RgbImage) -> Result<(Square, Vec<u8>)> {
         let square = Square::centred(image.width(), image.height());
-        let cropped = image::imageops::crop_imm(image, square.x, square.y, square.size, square.size).to_image();
         let side = u32::try_from(self.side).unwrap_or(u32::MAX);
         if square.size == side {
-            return (square, cropped);
+            let cropped = image::imageops::crop_imm(image, square.x, square.y, square.size, square.size).to_image();
+            return Ok((square, cropped.into_raw()));
         }
-        (square, image::imageops::resize(&cropped, side, side, FilterType::Triangle))
+        let resize_error =
+            |e: &dyn std::fmt::Display| StageError::new(format!("cannot resize a {}x{} image: {e}", image.width(), image.height()));
+        let source = ImageRef::new(image.width(), image.height(), image.as_raw(), PixelType::U8x3).map_err(|e| resize_error(&e))?;
+        let mut resized = FirImage::new(side, side, PixelType::U8x3);
+        // The bilinear (triangle) filter widens its support when shrinking, so a large photograph
+        // is averaged rather than aliased, as `image`'s Triangle filter and Pillow's BILINEAR do.
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)).crop(
+            f64::from(square.x),
+            f64::from(square.y),
+            f64::from(square.size),
+            f64::from(square.size),
+        );
+        Resizer::new().resize(&source, &mut resized, &options).map_err(|e| resize_error(&e))?;
+        Ok((square, resized.into_vec()))
     }
 }
 
