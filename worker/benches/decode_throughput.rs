@@ -12,6 +12,7 @@
 //! Defaults: a twentieth of CUB (589 images), side 448 (the study's ResNet-50 input). Each side
 //! makes three passes and the best counts. Target: ours at least 1.5 times theirs.
 
+#[allow(dead_code)] // this bench uses only `reference` and `Malloc` of the shared helpers
 mod common;
 use common::{reference, Malloc};
 
