@@ -52,11 +52,11 @@ pub const METHODS: &[Method] = &[
                 "n",
                 Ty::Int { min: 2, max: 100_000 },
                 "50",
-                "positive and negative examples per concept for training (as many again held out)",
+                "positive and negative examples per concept for training (as many again held out); a concept with fewer than 2 of either in the probe set gets no CAV: a zero direction (score 0), a report entry saying why and a warning",
             ),
             SEED,
         ],
-        "concept activation vectors from a linear SVM; the score is the signed distance",
+        "concept activation vectors from a linear SVM; the score is the signed distance (0 for a concept too rare for a CAV)",
     ),
     bank(
         "labels",

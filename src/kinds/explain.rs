@@ -127,7 +127,12 @@ pub const METHODS: &[Method] = &[
                 "10",
                 "CAVs per concept, each against a fresh random set, and as many random CAVs; Kim et al. use at least 10",
             ),
-            FieldSpec::optional("n", Ty::Int { min: 2, max: 100_000 }, "50", "probe images on each side of every CAV"),
+            FieldSpec::optional(
+                "n",
+                Ty::Int { min: 2, max: 100_000 },
+                "50",
+                "probe images on each side of every CAV; a concept shown by fewer than 2 probe images, or missing from fewer than 2, is untestable: no CAVs, null scores, p-values and verdicts, a warning, and the correction counts only the tested concepts",
+            ),
             FieldSpec::optional("c", Ty::Float { min: 0.0, max: 1e6, open_min: true }, "0.01", "SVM regularisation constant of the CAVs"),
             FieldSpec::optional("alpha", Ty::Fraction { min: 0.0, max: 1.0 }, "0.05", "significance level after correction"),
             FieldSpec::optional(

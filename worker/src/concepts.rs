@@ -463,6 +463,12 @@ fn annotated(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Resul
 /// A linear SVM per concept on n present and n absent train embeddings of the probe set (drawn
 /// with the node's seed), scored on another n + n held out from the same split. A concept with
 /// fewer than 2n of either kind uses half of what there is for training, half for holding out.
+///
+/// A concept with fewer than 2 present or 2 absent train examples (on `shapes`, a colour no class
+/// uses) has no CAV: its direction is the zero vector and its offset 0, so its score is 0 on every
+/// image and a PCBM over the bank, which standardises a constant column to zeros, gives it no
+/// weight. Its report entry says why it was skipped; one warning names every skipped concept. The
+/// node fails only when no concept has enough examples.
 fn cav(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Result<(Bank, serde_json::Value)> {
     let dataset = labels_field(ctx, "probes")?;
     let Annotations { names, splits: labels } = smoke_rows(ctx, concept_labels(&dataset.dir)?, embedded);
@@ -477,17 +483,25 @@ fn cav(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Result<(Ban
     let mut offsets = Array1::zeros(names.len());
     let mut report = serde_json::Map::new();
     let mut accuracies = Vec::new();
+    let mut skipped = Vec::new();
     for (c, name) in names.iter().enumerate() {
         let (mut present, mut absent): (Vec<usize>, Vec<usize>) = (0..train_x.nrows()).partition(|&i| train_labels[[i, c]] >= 0.5);
         present.shuffle(&mut rng);
         absent.shuffle(&mut rng);
         let m = n.min(present.len() / 2).min(absent.len() / 2);
         if m == 0 {
-            return Err(StageError::new(format!(
-                "concept `{name}` has {} present and {} absent train examples in the probe set; a CAV needs at least 2 of each",
+            // The row of `directions` and the offset stay 0.
+            let why = format!(
+                "{} present and {} absent train examples in the probe set; a CAV needs at least 2 of each",
                 present.len(),
                 absent.len()
-            )));
+            );
+            report.insert(
+                name.clone(),
+                json!({ "skipped": why, "held_out_accuracy": null, "examples_per_side": 0, "present": present.len(), "absent": absent.len() }),
+            );
+            skipped.push(format!("`{name}` ({} present, {} absent)", present.len(), absent.len()));
+            continue;
         }
         let fit_rows: Vec<usize> = present[..m].iter().chain(&absent[..m]).copied().collect();
         let held_rows: Vec<usize> = present[m..2 * m].iter().chain(&absent[m..2 * m]).copied().collect();
@@ -506,10 +520,27 @@ fn cav(ctx: &Context, embedded: &BTreeMap<String, EmbeddedSplit>) -> Result<(Ban
         directions.row_mut(c).assign(&plane.normal);
         offsets[c] = plane.offset;
     }
-    let mean = accuracies.iter().sum::<f64>() / accuracies.len().max(1) as f64;
+    if accuracies.is_empty() {
+        return Err(StageError::new(format!(
+            "no concept has at least 2 present and 2 absent train examples in the probe set, so none gets a CAV: {}",
+            skipped.join(", ")
+        )));
+    }
+    if !skipped.is_empty() {
+        ctx.warn(format!(
+            "{} of {} concepts get no CAV (a zero direction, score 0 on every image): a CAV needs at least 2 present and 2 absent train examples in the probe set, and {} {}",
+            skipped.len(),
+            names.len(),
+            if skipped.len() == 1 { "this one has" } else { "these have" },
+            skipped.join(", ")
+        ));
+    }
+    // Over the concepts that got a CAV: a skipped one has no held-out accuracy.
+    let mean = accuracies.iter().sum::<f64>() / accuracies.len() as f64;
+    let fitted = accuracies.len();
     Ok((
         Bank { method: "cav".to_owned(), names, directions, offsets, link: Link::Identity },
-        json!({ "cav": report, "mean_held_out_accuracy": mean }),
+        json!({ "cav": report, "mean_held_out_accuracy": mean, "concepts_with_cav": fitted, "skipped": skipped.len() }),
     ))
 }
 
@@ -652,6 +683,73 @@ mod tests {
         let present = world.splits[0].concepts.column(0).sum() as i64;
         let expected = present.min(400 - present) / 2;
         assert_eq!(metrics["cav"]["c0"]["examples_per_side"], expected);
+    }
+
+    /// The message of every warning the node emitted.
+    fn warnings(events: &[lthlang::exec::job::Event]) -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                lthlang::exec::job::Event::Warning { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cav_skips_a_concept_with_one_present_example_and_keeps_the_others() {
+        let world = World::new(3);
+        let mut ws = Workspace::new();
+        world.write(&mut ws);
+        ws.run("whole", Category::Concepts, "cav", cav_fields(50), 11).unwrap();
+        // The same probe set, but concept c3 is present on one train image only.
+        let mut rare = World::new(3);
+        rare.splits[0].concepts.column_mut(3).fill(0.0);
+        rare.splits[0].concepts[[7, 3]] = 1.0;
+        let mut ws_rare = Workspace::new();
+        rare.write(&mut ws_rare);
+        let mut request = ws_rare.request("bank", Category::Concepts, "cav", &[]);
+        request.fields = cav_fields(50);
+        request.seed = 11;
+        let (metrics, events) = super::super::fixtures::run_collecting(&request);
+        let metrics = metrics.unwrap_or_else(|e| panic!("{}", e.0));
+        let entry = &metrics["cav"]["c3"];
+        assert!(entry["held_out_accuracy"].is_null(), "{entry}");
+        assert_eq!((entry["present"].as_u64(), entry["absent"].as_u64()), (Some(1), Some(399)), "{entry}");
+        assert!(entry["skipped"].as_str().is_some_and(|s| s.contains("at least 2 of each")), "{entry}");
+        assert_eq!(metrics["skipped"], 1);
+        let warned = warnings(&events);
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(warned[0].contains("`c3` (1 present, 399 absent)") && !warned[0].contains("`c0`"), "{}", warned[0]);
+        // Its direction and offset are zero, so its score is 0 on every image of every split.
+        let tensors = checkpoint::load(&request.output.join(BANK_FILE)).unwrap();
+        let directions = arrays::matrix(&tensors["directions"], "directions").unwrap();
+        let offsets: Vec<f32> = Vec::try_from(&tensors["offsets"]).unwrap();
+        assert!(directions.row(3).iter().all(|v| *v == 0.0) && offsets[3] == 0.0);
+        for split in ["train", "val", "test"] {
+            let scores = arrays::matrix(&tensors[&format!("{split}.scores")], "scores").unwrap();
+            assert!(scores.column(3).iter().all(|v| *v == 0.0), "{split}");
+        }
+        // The other concepts are fitted exactly as without the rare one.
+        let whole = checkpoint::load(&ws.dir("whole").join(BANK_FILE)).unwrap();
+        let whole_directions = arrays::matrix(&whole["directions"], "directions").unwrap();
+        let whole_offsets: Vec<f32> = Vec::try_from(&whole["offsets"]).unwrap();
+        for c in 0..3 {
+            assert_eq!(directions.row(c), whole_directions.row(c), "concept {c}");
+            assert_eq!(offsets[c], whole_offsets[c], "concept {c}");
+        }
+    }
+
+    #[test]
+    fn cav_fails_only_when_no_concept_has_two_of_each() {
+        let mut world = World::new(3);
+        world.splits[0].concepts.fill(1.0);
+        world.splits[0].concepts[[0, 2]] = 0.0;
+        let mut ws = Workspace::new();
+        world.write(&mut ws);
+        let error = ws.run("bank", Category::Concepts, "cav", cav_fields(50), 0).unwrap_err();
+        assert!(error.0.contains("no concept has at least 2 present and 2 absent"), "{}", error.0);
+        assert!(error.0.contains("`c2` (399 present, 1 absent)"), "{}", error.0);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //!   `false_discovery_control`). Controls the expected share of false positives among the
 //!   concepts declared significant; more power when many concepts are tested.
 //!
-//! A p-value that is not finite (a class without images) stays NaN and is not counted in m.
+//! A p-value that is not finite (a class without images, or a concept too rare to test) stays
+//! NaN and is not counted in m: the family is the hypotheses actually tested.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Correction {

@@ -22,6 +22,11 @@
 //! or Benjamini–Hochberg), and a concept is significant when its corrected p < `alpha`. A random
 //! image set taken as a concept (the control) is tested the same way and reported beside them.
 //!
+//! A concept shown by fewer than 2 probe images, or missing from fewer than 2, is untestable: it
+//! has no CAVs, so its run scores, p-values and verdict are null in the metrics (NaN in
+//! `tcav.safetensors`, its `cavs` rows included), never 0 or "not significant", and a warning
+//! names it. It is not one of the hypotheses the correction counts (see [`stage`]).
+//!
 //! The CAVs are trained here from the bank's probe embeddings (its `from` node) and the concept
 //! labels it was built with (`labels` or `probes`); the bank's own single direction per concept
 //! plays no part, so any bank with labelled probes serves, and a `random` bank has none.
@@ -216,8 +221,30 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let concepts = probes.names.len();
     ctx.progress(format!("training {runs} CAVs for each of {concepts} concepts, and {runs} random ones"));
     let cavs = runs::train(probes.embeddings.view(), &probes.present, &probes.names, runs, per_side, &svm, &mut rng)?;
-    // Directions in one matrix: concept-major runs, then the random runs, then the control's.
-    let all: Vec<&ndarray::Array1<f64>> = cavs.concepts.iter().flatten().chain(&cavs.random).chain(&cavs.control).collect();
+    let why_untestable = |u: &runs::Untestable| {
+        format!("shown by {} of the {} probe images; its CAVs need at least 2 with it and 2 without", u.present, u.present + u.absent)
+    };
+    if !cavs.untestable.is_empty() {
+        let listed: Vec<String> = cavs
+            .untestable
+            .iter()
+            .map(|u| format!("`{}` ({} of {} probe images)", probes.names[u.concept], u.present, u.present + u.absent))
+            .collect();
+        ctx.warn(format!(
+            "TCAV cannot test {} of {concepts} concepts, shown by too few or too many probe images (a concept's CAVs need at least 2 with it and 2 without): {}; their scores, p-values and significance are null, and the correction counts only the tested concepts",
+            cavs.untestable.len(),
+            listed.join(", ")
+        ));
+    }
+    // Each concept's place among the tested ones, whose CAVs are the only concept directions.
+    let mut slot = vec![None; concepts];
+    for (k, c) in (0..concepts).filter(|&c| cavs.concepts[c].is_some()).enumerate() {
+        slot[c] = Some(k);
+    }
+    // Directions in one matrix: the tested concepts' runs, concept-major, then the random runs,
+    // then the control's.
+    let all: Vec<&ndarray::Array1<f64>> = cavs.concepts.iter().flatten().flatten().chain(&cavs.random).chain(&cavs.control).collect();
+    let tested_count = all.len() - 2 * runs;
     let dim = probes.embeddings.ncols();
     let flat: Vec<f64> = all.iter().flat_map(|v| v.iter().copied()).collect();
     let count = i64::try_from(all.len()).unwrap_or(0);
@@ -234,21 +261,42 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
         ctx.progress(format!("class {class}: {} images", members.len()));
         let xs = x.f_index_select(0, &Tensor::f_from_slice(&members)?.f_to_device(ctx.device)?)?;
         let shares = positive_share(&derivatives(&net, &xs, layer, class, &on_device)?)?;
-        let (concept_part, rest) = shares.split_at(concepts * runs);
+        let (tested_part, rest) = shares.split_at(tested_count);
         let (random_part, control_part) = rest.split_at(runs);
         let mut rows_json = Vec::new();
         let mut p = Vec::new();
+        let mut concept_part = Vec::new();
         for (c, name) in probes.names.iter().enumerate() {
-            let (json, value) = tested(name, &concept_part[c * runs..(c + 1) * runs], random_part);
-            rows_json.push(json);
-            p.push(value);
+            match (slot[c], cavs.untestable.iter().find(|u| u.concept == c)) {
+                (Some(k), _) => {
+                    let scores = &tested_part[k * runs..(k + 1) * runs];
+                    let (json, value) = tested(name, scores, random_part);
+                    rows_json.push(json);
+                    p.push(value);
+                    concept_part.extend_from_slice(scores);
+                }
+                (None, untestable) => {
+                    rows_json.push(serde_json::json!({
+                        "concept": name,
+                        "untestable": untestable.map(why_untestable),
+                        "runs": null, "mean": null, "std": null, "t": null, "df": null, "p": null,
+                    }));
+                    p.push(f64::NAN);
+                    concept_part.extend(std::iter::repeat(f64::NAN).take(runs));
+                }
+            }
         }
         let (mut control_json, control_p) = tested("random concept (control)", control_part, random_part);
         p.push(control_p);
+        // An untestable concept's p is NaN, and the correction counts only finite p-values: the
+        // family is the hypotheses actually tested. Counting a concept that was never tested
+        // would raise Bonferroni's m (and shift BH's ranks) and so weaken the verdict on the
+        // concepts that were, for a test nobody ran.
         let adjusted = correction.adjust(&p);
         for (json, q) in rows_json.iter_mut().chain(std::iter::once(&mut control_json)).zip(&adjusted) {
             json["p_corrected"] = finite_or_null(*q);
-            json["significant"] = serde_json::json!(q.is_finite() && *q < alpha);
+            // No corrected p (an untestable concept, a class without images) is no verdict.
+            json["significant"] = if q.is_finite() { serde_json::json!(*q < alpha) } else { serde_json::Value::Null };
         }
         significant_total += rows_json.iter().filter(|j| j["significant"] == true).count();
         let random_mean = random_part.iter().sum::<f64>() / runs as f64;
@@ -260,7 +308,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
             "random_mean": finite_or_null(random_mean),
             "control": control_json,
         }));
-        concept_scores.extend_from_slice(concept_part);
+        concept_scores.extend_from_slice(&concept_part);
         random_scores.extend_from_slice(random_part);
         control_scores.extend_from_slice(control_part);
         p_values.extend_from_slice(&p[..concepts]);
@@ -272,15 +320,25 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let m = i64::try_from(classes.len()).unwrap_or(0);
     let (c, r) = (i64::try_from(concepts).unwrap_or(0), i64::try_from(runs).unwrap_or(0));
     let tensor = |v: &[f64], shape: &[i64]| -> Result<Tensor> { Ok(Tensor::f_from_slice(v)?.f_reshape(shape)?.f_to_kind(Kind::Float)?) };
+    // Every concept's CAVs [C, runs, d], NaN for an untestable concept's.
+    let concept_cavs: Vec<f64> = cavs
+        .concepts
+        .iter()
+        .flat_map(|family| match family {
+            Some(directions) => directions.iter().flat_map(|v| v.iter().copied()).collect::<Vec<_>>(),
+            None => vec![f64::NAN; runs * dim],
+        })
+        .collect();
+    let (t, d) = (i64::try_from(tested_count).unwrap_or(0), i64::try_from(dim).unwrap_or(0));
     let tensors = BTreeMap::from([
         ("scores".to_owned(), tensor(&concept_scores, &[m, c, r])?),
         ("random_scores".to_owned(), tensor(&random_scores, &[m, r])?),
         ("control_scores".to_owned(), tensor(&control_scores, &[m, r])?),
         ("p_values".to_owned(), tensor(&p_values, &[m, c])?),
         ("p_corrected".to_owned(), tensor(&corrected, &[m, c])?),
-        ("cavs".to_owned(), directions.f_narrow(0, 0, c * r)?.f_reshape([c, r, -1])?.f_to_kind(Kind::Float)?),
-        ("random_cavs".to_owned(), directions.f_narrow(0, c * r, r)?.f_to_kind(Kind::Float)?),
-        ("control_cavs".to_owned(), directions.f_narrow(0, c * r + r, r)?.f_to_kind(Kind::Float)?),
+        ("cavs".to_owned(), tensor(&concept_cavs, &[c, r, d])?),
+        ("random_cavs".to_owned(), directions.f_narrow(0, t, r)?.f_to_kind(Kind::Float)?),
+        ("control_cavs".to_owned(), directions.f_narrow(0, t + r, r)?.f_to_kind(Kind::Float)?),
         ("classes".to_owned(), Tensor::f_from_slice(&classes)?),
         ("counts".to_owned(), Tensor::f_from_slice(&counts)?),
         ("indices".to_owned(), Tensor::f_from_slice(&image_rows)?),
@@ -293,6 +351,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
         "runs": runs,
         "examples_per_side": cavs.concept_sides,
         "random_examples_per_side": cavs.random_side,
+        "untestable": cavs.untestable.iter().map(|u| serde_json::json!({ "concept": probes.names[u.concept], "present": u.present, "absent": u.absent })).collect::<Vec<_>>(),
         "test": "two-sided Student t-test (pooled variance) of each concept's run scores against the random runs",
         "correction": correction.name(),
         "alpha": alpha,

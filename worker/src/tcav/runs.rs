@@ -7,7 +7,9 @@
 //!
 //! Every set is drawn afresh per run from the node's random stream, so the runs are independent
 //! draws and their TCAV scores can enter a t-test as a sample. A concept with fewer than `n`
-//! present probe images (or fewer than `n` others) uses as many as it has, at least 2.
+//! present probe images (or fewer than `n` others) uses as many as it has, at least 2. One with
+//! fewer than 2 present or 2 absent probe images (on `shapes`, a colour no class uses) cannot be
+//! tested: it gets no CAVs, and [`Cavs::untestable`] names it.
 
 use super::super::{Result, StageError};
 use lthlang::solvers::svm::LinearSvm;
@@ -16,14 +18,24 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 pub struct Cavs {
-    /// Per concept, one unit normal per run.
-    pub concepts: Vec<Vec<Array1<f64>>>,
-    /// Probe images per side of each concept's CAVs.
-    pub concept_sides: Vec<usize>,
+    /// Per concept, one unit normal per run; `None` for an untestable concept.
+    pub concepts: Vec<Option<Vec<Array1<f64>>>>,
+    /// Probe images per side of each concept's CAVs; `None` for an untestable concept.
+    pub concept_sides: Vec<Option<usize>>,
+    /// The concepts without CAVs: (index, probe images showing it, probe images without it).
+    pub untestable: Vec<Untestable>,
     pub random: Vec<Array1<f64>>,
     pub control: Vec<Array1<f64>>,
     /// Probe images per side of the random and control CAVs.
     pub random_side: usize,
+}
+
+/// A concept shown by too few probe images, or by too many, to train its CAVs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Untestable {
+    pub concept: usize,
+    pub present: usize,
+    pub absent: usize,
 }
 
 /// The unit normal of the SVM separating rows `positive` from rows `negative` of `x`, pointing
@@ -46,7 +58,9 @@ fn random_pair(total: usize, side: usize, rng: &mut ChaCha8Rng) -> (Vec<usize>, 
 }
 
 /// Trains every CAV of the node. `x` holds the probe embeddings [n, d]; `present[c]` the rows
-/// showing concept c, named `names[c]`.
+/// showing concept c, named `names[c]`. A concept with fewer than 2 probe images on either side
+/// gets no CAVs (and draws nothing from `rng`, so the others are trained as without it); the
+/// node fails only when no concept can be tested.
 pub fn train(
     x: ArrayView2<f64>,
     present: &[Vec<usize>],
@@ -63,13 +77,15 @@ pub fn train(
     }
     let mut concepts = Vec::new();
     let mut concept_sides = Vec::new();
-    for (rows, name) in present.iter().zip(names) {
+    let mut untestable = Vec::new();
+    for (c, (rows, name)) in present.iter().zip(names).enumerate() {
         let side = per_side.min(rows.len()).min(total - rows.len().min(total)).min(total / 2);
         if side < 2 {
-            return Err(StageError::new(format!(
-                "concept `{name}` is shown by {} of the {total} probe images; its CAVs need at least 2 with it and 2 without",
-                rows.len()
-            )));
+            let shown = rows.len().min(total);
+            untestable.push(Untestable { concept: c, present: shown, absent: total - shown });
+            concepts.push(None);
+            concept_sides.push(None);
+            continue;
         }
         let mut directions = Vec::new();
         for run in 0..runs {
@@ -80,8 +96,15 @@ pub fn train(
             let negative: Vec<usize> = others.choose_multiple(rng, side).copied().collect();
             directions.push(cav(svm, x, &positive, &negative, &format!("concept `{name}`, run {run}"))?);
         }
-        concepts.push(directions);
-        concept_sides.push(side);
+        concepts.push(Some(directions));
+        concept_sides.push(Some(side));
+    }
+    if untestable.len() == names.len() {
+        let counts: Vec<String> = untestable.iter().map(|u| format!("`{}` ({} of {total})", names[u.concept], u.present)).collect();
+        return Err(StageError::new(format!(
+            "no concept can be tested: each concept's CAVs need at least 2 probe images with it and 2 without, and the probe images showing each are {}",
+            counts.join(", ")
+        )));
     }
     let random_family = |what: &str, rng: &mut ChaCha8Rng| -> Result<Vec<Array1<f64>>> {
         (0..runs)
@@ -93,7 +116,7 @@ pub fn train(
     };
     let random = random_family("random", rng)?;
     let control = random_family("the random-concept control", rng)?;
-    Ok(Cavs { concepts, concept_sides, random, control, random_side })
+    Ok(Cavs { concepts, concept_sides, untestable, random, control, random_side })
 }
 
 #[cfg(test)]
@@ -111,27 +134,49 @@ mod tests {
         let present: Vec<usize> = (0..200).filter(|&i| x[[i, 0]] > 0.0).collect();
         let svm = LinearSvm { c: 1.0, ..LinearSvm::default() };
         let cavs = train(x.view(), &[present], &["first".into()], 5, 40, &svm, &mut rng).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((cavs.concepts[0].len(), cavs.random.len(), cavs.control.len()), (5, 5, 5));
-        assert_eq!((cavs.concept_sides[0], cavs.random_side), (40, 40));
-        for v in &cavs.concepts[0] {
+        let concept = cavs.concepts[0].clone().unwrap_or_default();
+        assert_eq!((concept.len(), cavs.random.len(), cavs.control.len()), (5, 5, 5));
+        assert_eq!((cavs.concept_sides[0], cavs.random_side), (Some(40), 40));
+        for v in &concept {
             assert!((v.dot(v) - 1.0).abs() < 1e-9);
             // Negatives are random probe images, half of which show the concept: the CAV still
             // leans strongly toward e₁.
             assert!(v[0] > 0.7, "{v}");
         }
         // Runs are independent draws: no two concept CAVs are the same.
-        assert!(cavs.concepts[0].windows(2).all(|w| w[0] != w[1]));
+        assert!(concept.windows(2).all(|w| w[0] != w[1]));
         let mean_first: f64 = cavs.random.iter().map(|v| v[0].abs()).sum::<f64>() / 5.0;
         assert!(mean_first < 0.7, "random CAVs lean on e₁: {mean_first}");
     }
 
     #[test]
-    fn tcav_refuses_a_concept_with_too_few_examples() {
+    fn tcav_leaves_a_rare_concept_untested_and_trains_the_others_as_without_it() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let x = Array2::from_shape_fn((60, 4), |_| rng.gen_range(-1.0..1.0));
+        let first: Vec<usize> = (0..60).filter(|&i| x[[i, 0]] > 0.0).collect();
+        let svm = LinearSvm { c: 1.0, ..LinearSvm::default() };
+        let names: Vec<String> = ["first", "rare", "everywhere"].map(String::from).into();
+        let everywhere: Vec<usize> = (1..60).collect();
+        let with = train(x.view(), &[first.clone(), vec![4], everywhere], &names, 3, 10, &svm, &mut ChaCha8Rng::seed_from_u64(0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            with.untestable,
+            vec![Untestable { concept: 1, present: 1, absent: 59 }, Untestable { concept: 2, present: 59, absent: 1 }]
+        );
+        assert_eq!((with.concepts[1].is_none(), with.concepts[2].is_none(), with.concept_sides[1]), (true, true, None));
+        let without =
+            train(x.view(), &[first], &names[..1], 3, 10, &svm, &mut ChaCha8Rng::seed_from_u64(0)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(with.concepts[0], without.concepts[0]);
+        assert_eq!((with.random, with.control), (without.random, without.control));
+    }
+
+    #[test]
+    fn tcav_refuses_when_no_concept_can_be_tested() {
         let x = Array2::from_shape_fn((10, 3), |(i, j)| (i * 3 + j) as f64);
         let err = train(x.view(), &[vec![4]], &["rare".into()], 10, 50, &LinearSvm::default(), &mut ChaCha8Rng::seed_from_u64(0))
             .err()
             .map(|e| e.0)
             .unwrap_or_default();
-        assert!(err.contains("`rare` is shown by 1 of the 10"), "{err}");
+        assert!(err.contains("no concept can be tested") && err.contains("`rare` (1 of 10)"), "{err}");
     }
 }

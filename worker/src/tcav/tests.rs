@@ -74,17 +74,27 @@ fn tcav_derivative_matches_finite_differences_inside_the_network() {
 /// `leaning` is present where e·u > 0 for a fixed u, `coin` at random. Adds the probe dataset, its
 /// embed node `emb` (at `layer`) and an `annotated` bank over them, as a run would.
 fn probe_bank(fx: &mut Workspace, layer: &str) {
+    probe_bank_of(fx, layer, false);
+}
+
+/// [`probe_bank`]; with `rare`, a third concept `rare` shown by probe image 4 only.
+fn probe_bank_of(fx: &mut Workspace, layer: &str, rare: bool) {
     use rand::Rng;
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let (n, d) = (160, 16);
     let u: Vec<f64> = (0..d).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let embeddings = ndarray::Array2::from_shape_fn((n, d), |_| rng.gen_range(-1.0..1.0));
-    let concepts = ndarray::Array2::from_shape_fn((n, 2), |(i, c)| {
-        let on = if c == 0 { embeddings.row(i).iter().zip(&u).map(|(e, w)| e * w).sum::<f64>() > 0.0 } else { rng.gen_bool(0.5) };
+    let names: &[&str] = if rare { &["leaning", "coin", "rare"] } else { &["leaning", "coin"] };
+    let concepts = ndarray::Array2::from_shape_fn((n, names.len()), |(i, c)| {
+        let on = match c {
+            0 => embeddings.row(i).iter().zip(&u).map(|(e, w)| e * w).sum::<f64>() > 0.0,
+            1 => rng.gen_bool(0.5),
+            _ => i == 4,
+        };
         f64::from(u8::from(on))
     });
     let labels: Vec<i64> = (0..n).map(|i| i64::try_from(i % 3).unwrap_or(0)).collect();
-    fx.dataset("probes", &["circle", "square", "triangle"], &["leaning", "coin"], &[("train", labels.clone(), concepts)]);
+    fx.dataset("probes", &["circle", "square", "triangle"], names, &[("train", labels.clone(), concepts)]);
     fx.embed("emb", "probes", &[fixtures::EmbedSplit { name: "train", embeddings: &embeddings, labels: &labels, logits: None }]);
     let embed = fx.upstream.iter_mut().find(|u| u.stage == "emb").map(|u| &mut u.fields);
     if let Some(fields) = embed {
@@ -230,4 +240,55 @@ fn tcav_stage_refuses_concepts_from_another_layer() {
     probe_bank(&mut fx, "layer2");
     let err = fixtures::run_request(&tcav_request(&fx, "tcav", "layer3", "bonferroni")).err().map(|e| e.0).unwrap_or_default();
     assert!(err.contains("layer2"), "{err}");
+}
+
+#[test]
+fn tcav_stage_leaves_a_rare_concept_untested_and_corrects_over_the_tested_ones() {
+    let mut fx = Workspace::with_trained_network(2);
+    probe_bank(&mut fx, "layer2");
+    let whole = ok(fixtures::run_request(&tcav_request(&fx, "tcav_whole", "layer2", "bonferroni")));
+    let mut fx = Workspace::with_trained_network(2);
+    probe_bank_of(&mut fx, "layer2", true);
+    let request = tcav_request(&fx, "tcav", "layer2", "bonferroni");
+    let (metrics, events) = fixtures::run_collecting(&request);
+    let metrics = ok(metrics);
+    let warnings: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            lthlang::exec::job::Event::Warning { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("`rare` (1 of 160 probe images)") && !warnings[0].contains("`coin`"), "{}", warnings[0]);
+    assert_eq!(metrics["untestable"], serde_json::json!([{ "concept": "rare", "present": 1, "absent": 159 }]));
+    assert_eq!(metrics["examples_per_side"], serde_json::json!([30, 30, null]));
+    let stored = ok(checkpoint::load(&request.output.join(TCAV_FILE)));
+    assert_eq!(stored["scores"].size(), vec![2, 3, 10]);
+    assert_eq!(stored["cavs"].size(), vec![3, 10, 16]);
+    let scores = values(&stored["scores"]);
+    let p_stored = values(&stored["p_values"]);
+    for (k, class) in metrics["classes"].as_array().cloned().unwrap_or_default().iter().enumerate() {
+        let rows = class["concepts"].as_array().cloned().unwrap_or_default();
+        let rare = &rows[2];
+        // Null, not 0 and not "not significant".
+        for field in ["runs", "mean", "std", "t", "p", "p_corrected", "significant"] {
+            assert!(rare[field].is_null(), "class {k}: `{field}` of the untestable concept: {rare}");
+        }
+        assert!(rare["untestable"].as_str().is_some_and(|s| s.contains("shown by 1 of the 160")), "{rare}");
+        assert!((0..10).all(|r| scores[(k * 3 + 2) * 10 + r].is_nan()) && p_stored[k * 3 + 2].is_nan());
+        // The tested concepts and the control are what they are without the rare concept: it
+        // draws nothing from the random stream.
+        let before = &whole["classes"][k];
+        for (i, row) in rows[..2].iter().chain(std::iter::once(&class["control"])).enumerate() {
+            let then = if i < 2 { &before["concepts"][i] } else { &before["control"] };
+            assert_eq!((&row["runs"], &row["p"]), (&then["runs"], &then["p"]), "class {k} row {i}");
+            // Bonferroni over the two tested concepts and the control: m = 3, not 4.
+            let p = row["p"].as_f64().unwrap_or(f64::NAN);
+            let q = row["p_corrected"].as_f64().unwrap_or(f64::NAN);
+            assert!((q - (p * 3.0).min(1.0)).abs() < 1e-12, "class {k} row {i}: p {p}, corrected {q}");
+            assert_eq!(q, then["p_corrected"].as_f64().unwrap_or(f64::NAN), "class {k} row {i}");
+            assert_eq!(row["significant"], serde_json::json!(q < 0.05));
+        }
+    }
 }
