@@ -4,14 +4,16 @@
 # times. Compare a full-size folder with a quarter-size one (benches/make_cub.py --fraction 0.25):
 #   benches/smoke_memory.sh /data/full/CUB_200_2011 /tmp/cache-full
 #   benches/smoke_memory.sh /data/quarter/CUB_200_2011 /tmp/cache-quarter
-# Build first: cargo build --release --workspace --bins.
+# Build first: cargo build --release --workspace --bins. LTHLANG_BIN names another `lthlang` (with
+# its worker beside it), so that a rebuild during a long run does not swap the worker under it.
 set -euo pipefail
 root=$1
 cache=$2
 file=${3:-experiments/cub200_resnet50.lth}
 batches=${SMOKE_BATCHES:-2}
 here=$(cd "$(dirname "$0")/.." && pwd)
-CUB_ROOT=$root "$here/target/release/lthlang" run --smoke "$batches" --json --cache "$cache" "$file" > "$cache.events.jsonl" &
+bin=${LTHLANG_BIN:-$here/target/release/lthlang}
+CUB_ROOT=$root "$bin" run --smoke "$batches" --json --cache "$cache" "$file" > "$cache.events.jsonl" &
 run=$!
 peak=0
 while kill -0 "$run" 2>/dev/null; do
@@ -29,5 +31,6 @@ timings="$(dirname "$file")/runs/$name-smoke/timings.json"
 import json,sys
 t=json.load(open(sys.argv[1]))
 for n in t.get('nodes', t if isinstance(t, list) else []):
-    print(f\"{n['id']:40s} {n['outcome']:10s} {n['seconds']:8.1f} s\")
+    outcome = n['outcome']['status'] if isinstance(n['outcome'], dict) else n['outcome']
+    print(f\"{n['id']:40s} {outcome:10s} {n['seconds']:8.1f} s\")
 " "$timings"

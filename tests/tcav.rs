@@ -76,3 +76,55 @@ fn tcav_on_shapes_finds_defining_colours_and_not_random_concepts() {
     assert!(!colour_found.is_empty(), "no class's defining colour is significant after correction");
     eprintln!("defining colours significant after Bonferroni: {colour_found:?}");
 }
+
+/// `tests/rare_concepts.lth`: in `shapes` seed 3 no class uses yellow, so no probe image shows
+/// `colour:yellow`. `check` cannot know that, so the run must complete: the `cav` bank gives the
+/// concept a zero direction and TCAV leaves it untested, each with a warning, while every other
+/// concept is fitted and tested as usual.
+#[test]
+fn a_concept_no_probe_image_shows_is_skipped_with_a_warning_and_the_run_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rare_concepts.lth");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rare_concepts.lth"), &file).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_lthlang"))
+        .arg("run")
+        .arg(&file)
+        .env_remove("LTHLANG_CACHE")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    assert!(
+        warnings[0].starts_with("warning: `bank`: 1 of 15 concepts get no CAV")
+            && warnings[0].contains("`colour:yellow` (0 present, 64 absent)")
+    );
+    assert!(warnings[1].starts_with("warning: `scores`: TCAV cannot test 1 of 15 concepts") && warnings[1].contains("`colour:yellow`"));
+
+    let metrics: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("runs/rare_concepts/metrics.json")).unwrap()).unwrap();
+    let bank = &node(&metrics, "bank")["metrics"];
+    assert_eq!(bank["skipped"], 1);
+    assert_eq!(bank["concepts_with_cav"], 14);
+    let yellow = &bank["cav"]["colour:yellow"];
+    assert_eq!((yellow["present"].as_u64(), yellow["absent"].as_u64()), (Some(0), Some(64)));
+    assert!(yellow["held_out_accuracy"].is_null() && yellow["skipped"].is_string());
+    let fitted = bank["cav"].as_object().unwrap().iter().filter(|(_, c)| c["held_out_accuracy"].is_number()).count();
+    assert_eq!(fitted, 14);
+
+    let tcav = &node(&metrics, "scores")["metrics"];
+    assert_eq!(tcav["untestable"][0]["concept"], "colour:yellow");
+    for class in tcav["classes"].as_array().unwrap() {
+        for row in class["concepts"].as_array().unwrap() {
+            if row["concept"] == "colour:yellow" {
+                for field in ["mean", "p", "p_corrected", "significant", "runs"] {
+                    assert!(row[field].is_null(), "class {}: untestable concept has {field} = {}", class["class"], row[field]);
+                }
+            } else {
+                assert!(row["p"].is_number() && row["significant"].is_boolean(), "class {}: {row}", class["class"]);
+            }
+        }
+    }
+}

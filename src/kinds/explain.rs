@@ -107,9 +107,11 @@ pub const METHODS: &[Method] = &[
     Method {
         category: Category::Explain,
         name: "tcav",
-        // 2: CAVs retrained per run against random image sets (Kim et al. 2018), random CAVs as
-        // the null, corrected p-values; version 1 tested one score against random directions.
-        version: 2,
+        // 3: a concept too rare for a CAV is reported untestable (null results) instead of failing
+        // the node, and `significant` is null wherever the corrected p is not finite. 2: CAVs
+        // retrained per run against random image sets (Kim et al. 2018), random CAVs as the null,
+        // corrected p-values; version 1 tested one score against random directions.
+        version: 3,
         output: Output::Scores,
         fields: &[
             FieldSpec::required("of", Ty::Stage(STAGE_CHECKPOINT), "a checkpoint or ticket series"),
