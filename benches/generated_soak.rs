@@ -7,6 +7,7 @@
 //!     cargo bench --bench generated_soak -- [--from SEED] [--count N] [--keep DIR]
 //!     cargo bench --bench generated_soak -- --show SEED     # print one program
 //!
+//! `LTHLANG_BIN=/path/to/lthlang` runs another build of the binary (copy it and its worker first).
 //! Defaults: seeds 1000 to 1299 (the CI test, tests/generated_programs.rs, uses 0 to 23). Exits 1
 //! when any program failed.
 
@@ -34,7 +35,9 @@ fn main() {
             _ => {}
         }
     }
-    let lthlang = PathBuf::from(env!("CARGO_BIN_EXE_lthlang"));
+    // LTHLANG_BIN runs a copied binary (its worker beside it), so that a rebuild during the soak
+    // does not swap the binaries between programs.
+    let lthlang = std::env::var_os("LTHLANG_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_lthlang")), PathBuf::from);
     let start = Instant::now();
     let (mut completed, mut refused, mut failed) = (0u64, 0u64, Vec::new());
     let mut codes = std::collections::BTreeMap::<String, u64>::new();

@@ -77,6 +77,7 @@ diagnostic!(features_mismatch, "lth::check::features_mismatch", 1);
 diagnostic!(empty_split, "lth::check::empty_split", 1);
 diagnostic!(mixed_series, "lth::check::mixed_series", 1);
 diagnostic!(image_too_small, "lth::check::image_too_small", 1);
+diagnostic!(normalize_untrained, "lth::check::normalize_untrained", 1);
 diagnostic!(nothing_declared, "lth::check::nothing_declared", 0);
 diagnostic!(reserved_flag, "lth::check::reserved_flag", 1);
 diagnostic!(unexpected, "lth::syntax::unexpected", 1);

@@ -85,6 +85,13 @@ impl Value {
             _ => None,
         }
     }
+
+    pub fn as_word(&self) -> Option<&str> {
+        match self {
+            Value::Word(w) => Some(w),
+            _ => None,
+        }
+    }
 }
 
 /// Where a field's value was written, so a plan can point at it.

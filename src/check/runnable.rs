@@ -1,5 +1,6 @@
 //! Combinations every field of which types on its own, but that no worker could run: Inception-v3
-//! on images its stride-2 stem shrinks to nothing, and a file that declares no stage at all.
+//! on images its stride-2 stem shrinks to nothing, an untrained network whose inputs are to be
+//! normalised by its training data, and a file that declares no stage at all.
 //! (TCAV's banks are checked with the other cross-stage rules: it retrains CAVs from a bank's
 //! labelled probe images, so `annotated`, `cav` and `labels` banks serve and `random` does not.) `check` refuses them (or, for the empty file, says
 //! so) so that what it accepts runs as written.
@@ -26,7 +27,47 @@ pub fn check(root: SourceId, program: &Program, diagnostics: &mut Vec<Diagnostic
     }
     for stage in &program.stages {
         check_inception_side(program, stage, diagnostics);
+        check_normalize_untrained(program, stage, diagnostics);
     }
+}
+
+/// `normalize = dataset` takes its statistics from the training split of the data the network is
+/// trained on. A stage that reads a model stage directly (`embed pooled { of = net }`, an untrained
+/// baseline) has no such data; rather than guess one, `check` asks for a scale that needs none.
+fn check_normalize_untrained(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    let Some(read) = stage.value("of").and_then(Value::as_stage) else { return };
+    let mut current = program.stage(read);
+    for _ in 0..=program.stages.len() {
+        let Some(upstream) = current else { return };
+        match upstream.category {
+            Category::Train => return,
+            Category::Model => break,
+            _ => {
+                current =
+                    ["from", "of", "model"].iter().find_map(|f| upstream.value(f).and_then(Value::as_stage)).and_then(|n| program.stage(n))
+            }
+        }
+    }
+    let Some(model) = current.filter(|m| m.category == Category::Model) else { return };
+    if model.value("normalize").and_then(Value::as_word) != Some("dataset") {
+        return;
+    }
+    diagnostics.push(
+        Diagnostic::error(
+            codes::NORMALIZE_UNTRAINED,
+            span_of(stage, "of"),
+            format!(
+                "`{}` reads `{}` untrained, but `{}` normalises its inputs by the data it is trained on (`normalize = dataset`)",
+                stage.name, read, model.name
+            ),
+            "no training data to take statistics from",
+        )
+        .with_label(span_of(model, "normalize"), "statistics of the training split of the data the model is trained on")
+        .with_help(format!(
+            "read a trained stage (a `train` or `prune` stage) instead, or write `normalize = fixed` or `normalize = imagenet` on `{}`",
+            model.name
+        )),
+    );
 }
 
 fn span_of(stage: &Stage, field: &str) -> Span {

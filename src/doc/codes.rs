@@ -290,6 +290,16 @@ choose a ResNet, which takes any size.",
         example: Some(include_str!("../../tests/diagnostics/image_too_small.lth")),
     },
     Code {
+        code: "lth::check::normalize_untrained",
+        summary: "An untrained network whose inputs are to be normalised by its training data.",
+        text: "`normalize = dataset` scales a network's inputs by the per-channel mean and deviation of the
+training split of the data it is trained on, so that it reads every dataset, probe sets too, on
+one scale. A stage that reads the model stage itself (an untrained baseline, `of = net`) has no
+such data. Rather than guess one, `check` refuses: read a `train` or `prune` stage, or give the
+model a scale that needs no data, `normalize = fixed` or `imagenet`.",
+        example: Some(include_str!("../../tests/diagnostics/normalize_untrained.lth")),
+    },
+    Code {
         code: "lth::check::nothing_declared",
         summary: "The file declares no stage (a warning).",
         text: "Presets, `use` lines and an `experiment` block describe how stages would run, but without a
