@@ -356,6 +356,12 @@ impl Generator {
             }
             Ty::Str => format!("\"title {}\"", self.rng.gen_range(0..100)),
             Ty::Bool => (if self.chance(0.5) { "true" } else { "false" }).to_owned(),
+            // Most CPUs emulate bf16 and fp16 convolutions, many times slower than fp32: on the big
+            // networks that makes a program many minutes long, so reduced precision comes with
+            // resnet_tiny only, which runs the same code.
+            Ty::Word(_) if spec.name == "precision" && !matches!(facts.architecture, None | Some("resnet_tiny")) => {
+                (*self.pick(&["auto", "fp32"])?).to_owned()
+            }
             Ty::Word(words) => {
                 let word = (*self.pick(words)?).to_owned();
                 if category == Category::Dataset && method.name == "digits" && spec.name == "task" {

@@ -20,8 +20,9 @@ const STDERR_KEPT: usize = 20;
 
 /// The environment variable setting, in seconds, how long a worker may stay silent.
 pub const SILENCE_ENV: &str = "LTHLANG_WORKER_TIMEOUT";
-/// The default silence limit: generous, since one epoch of a large model on a CPU sends nothing
-/// for many minutes, and a hung worker costs at most this long.
+/// The default silence limit. Training, scoring and embedding loops report how far they are at
+/// least every 30 s, but one step can take minutes (a ResNet-50 batch at 448 px on a small CPU)
+/// and other stages report only between phases; a hung worker costs at most this long.
 pub const DEFAULT_SILENCE_SECONDS: u64 = 30 * 60;
 
 /// The silence limit: `$LTHLANG_WORKER_TIMEOUT` seconds (fractions allowed), else 30 minutes.

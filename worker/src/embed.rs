@@ -30,13 +30,22 @@ pub struct Embedded {
 
 /// Embeds a split in batches of `batch` images; the model stays in eval mode and no graph is built.
 pub fn embed_split(net: &Network, split: &Split, layer: &str, batch: i64) -> Result<Embedded> {
-    embed_first(net, split, layer, batch, None, Compute::FP32)
+    embed_first(net, split, layer, batch, None, Compute::FP32, &crate::no_progress)
 }
 
 /// Like [`embed_split`] over the first `batches` batches only (a smoke run's), in row order, with
 /// the forward passes in `compute`'s precision and memory format (the network must have been
-/// prepared for it). Activations are pooled in fp32 whatever the precision.
-pub fn embed_first(net: &Network, split: &Split, layer: &str, batch: i64, batches: Option<usize>, compute: Compute) -> Result<Embedded> {
+/// prepared for it). Activations are pooled in fp32 whatever the precision. `progress` is called
+/// with (images done, images) after each batch.
+pub fn embed_first(
+    net: &Network,
+    split: &Split,
+    layer: &str,
+    batch: i64,
+    batches: Option<usize>,
+    compute: Compute,
+    progress: &dyn Fn(i64, i64),
+) -> Result<Embedded> {
     let _guard = tch::no_grad_guard();
     let device = net.vs.device();
     let batch = batch.max(1);
@@ -54,6 +63,7 @@ pub fn embed_first(net: &Network, split: &Split, layer: &str, batch: i64, batche
         embeddings.push(pool(&activation.f_to_kind(Kind::Float)?)?);
         logits.push(out.f_to_kind(Kind::Float)?);
         start += batch;
+        progress(start.min(n), n);
     }
     if n == 0 {
         // An empty split still gets tensors of the right width, read off one blank image.
@@ -83,7 +93,15 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let mut dim = 0;
     for (name, split) in &data.splits {
         ctx.progress(format!("embedding the {name} split ({} images)", split.len()));
-        let e = embed_first(&net, split, layer, batch, ctx.smoke(), compute)?;
+        let e = embed_first(
+            &net,
+            split,
+            layer,
+            batch,
+            ctx.smoke(),
+            compute,
+            &ctx.loop_progress(format!("embedding the {name} split: images")),
+        )?;
         dim = e.embeddings.size().get(1).copied().unwrap_or(0);
         let correct = e.logits.f_argmax(-1, false)?.f_eq_tensor(&e.labels)?.f_sum(Kind::Int64)?.int64_value(&[]);
         let rows = e.labels.size().first().copied().unwrap_or(0);

@@ -60,6 +60,12 @@ pub fn io_error(path: &Path, e: &std::io::Error) -> StageError {
 }
 
 /// What a stage sees: its request, the device, and a way to report progress.
+/// How often a long loop reports how far it has come ([`Context::loop_progress`]).
+pub const LOOP_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A loop progress callback that reports nothing, for callers outside a node (tests, benches).
+pub fn no_progress(_done: i64, _total: i64) {}
+
 pub struct Context<'a> {
     pub request: &'a NodeRequest,
     pub device: Device,
@@ -133,6 +139,24 @@ impl Context<'_> {
         (self.emit)(Event::Progress { node: self.request.id.clone(), message: message.into() });
     }
 
+    /// A callback for a long loop, called with (done, total) after each batch: at most every
+    /// [`LOOP_PROGRESS_EVERY`] it sends "`what` done/total". The user sees how far an epoch of
+    /// ResNet-50 on a CPU (hours) has come, and the front end, which stops a worker that stays
+    /// silent for `LTHLANG_WORKER_TIMEOUT`, can tell a long loop from a stuck one.
+    pub fn loop_progress(&self, what: impl Into<String>) -> impl Fn(i64, i64) + '_ {
+        self.loop_progress_every(what.into(), LOOP_PROGRESS_EVERY)
+    }
+
+    fn loop_progress_every(&self, what: String, every: std::time::Duration) -> impl Fn(i64, i64) + '_ {
+        let last = std::cell::Cell::new(std::time::Instant::now());
+        move |done, total| {
+            if last.get().elapsed() >= every {
+                last.set(std::time::Instant::now());
+                self.progress(format!("{what} {done}/{total}"));
+            }
+        }
+    }
+
     pub fn warn(&self, message: impl Into<String>) {
         (self.emit)(Event::Warning { node: self.request.id.clone(), message: message.into() });
     }
@@ -153,5 +177,33 @@ pub fn run(ctx: &Context) -> Result<serde_json::Value> {
         (Category::Explain, "pcbm") => pcbm::stage(ctx),
         (Category::Explain, "completeness") => completeness::stage(ctx),
         (category, method) => Err(StageError::new(format!("`{category} {method}` is not implemented in this version of the worker"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn loop_progress_says_how_far_and_stays_quiet_within_its_interval() {
+        let request = fixtures::Workspace::new().request("dense", Category::Train, "sgd", &[]);
+        let events = std::cell::RefCell::new(Vec::new());
+        let emit = |e| events.borrow_mut().push(e);
+        let ctx = Context { request: &request, device: Device::Cpu, emit: &emit };
+        let every_time = ctx.loop_progress_every("epoch 2/5: batches".to_owned(), Duration::ZERO);
+        every_time(1, 3);
+        every_time(3, 3);
+        let quiet = ctx.loop_progress_every("scoring the val split: images".to_owned(), Duration::from_secs(3600));
+        quiet(256, 600);
+        let messages: Vec<String> = events
+            .borrow()
+            .iter()
+            .map(|e| match e {
+                Event::Progress { node, message } => format!("{node}: {message}"),
+                other => panic!("unexpected event {other:?}"),
+            })
+            .collect();
+        assert_eq!(messages, ["dense: epoch 2/5: batches 1/3", "dense: epoch 2/5: batches 3/3"]);
     }
 }

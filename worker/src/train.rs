@@ -276,11 +276,18 @@ impl TestScores {
 /// The scores of `net` on a split (the test split, or validation for model selection), in eval
 /// mode.
 pub fn test_scores(net: &Network, split: &Split) -> Result<TestScores> {
-    scores_of_first(net, split, 256, None)
+    scores_of_first(net, split, 256, None, &crate::no_progress)
 }
 
 /// Like [`test_scores`] over the first `batches` batches of `batch` images only (a smoke run's).
-pub fn scores_of_first(net: &Network, split: &Split, batch: i64, batches: Option<usize>) -> Result<TestScores> {
+/// `progress` is called with (images done, images) after each batch.
+pub fn scores_of_first(
+    net: &Network,
+    split: &Split,
+    batch: i64,
+    batches: Option<usize>,
+    progress: &dyn Fn(i64, i64),
+) -> Result<TestScores> {
     let _guard = tch::no_grad_guard();
     let batch = batch.max(1);
     let n = match batches {
@@ -292,6 +299,7 @@ pub fn scores_of_first(net: &Network, split: &Split, batch: i64, batches: Option
         let index = Tensor::f_arange_start(start, (start + batch).min(n), (Kind::Int64, tch::Device::Cpu))?;
         let (x, _) = split.batch(&index)?;
         logits.push(net.forward(&x, false)?);
+        progress((start + batch).min(n), n);
     }
     if logits.is_empty() {
         return Ok(TestScores::EMPTY);
@@ -497,9 +505,12 @@ pub fn train(
         Some(_) => recipe.epochs.min(recipe.keep_epochs.iter().copied().max().unwrap_or(0).max(1)),
         None => recipe.epochs,
     };
-    let score = |split: &Split| match smoke {
-        Some(batches) => scores_of_first(net, split, recipe.batch, Some(batches)),
-        None => test_scores(net, split),
+    let score = |split: &Split, what: &str| {
+        let progress = ctx.loop_progress(format!("scoring the {what} split: images"));
+        match smoke {
+            Some(batches) => scores_of_first(net, split, recipe.batch, Some(batches), &progress),
+            None => scores_of_first(net, split, 256, None, &progress),
+        }
     };
     for epoch in progress.epochs_done..epochs {
         let lr = recipe.schedule.lr(recipe.lr, epoch, recipe.epochs);
@@ -518,7 +529,11 @@ pub fn train(
         let mut correct = Tensor::f_zeros([] as [i64; 0], (Kind::Int64, device))?;
         let mut seen = 0i64;
         let mut skipped = 0u64;
-        for chunk in order.chunks(usize::try_from(recipe.batch).unwrap_or(64)).take(smoke.unwrap_or(usize::MAX)) {
+        let batch_size = usize::try_from(recipe.batch).unwrap_or(64).max(1);
+        let batches = usize::try_from(n).unwrap_or(0).div_ceil(batch_size).min(smoke.unwrap_or(usize::MAX));
+        let batches = i64::try_from(batches).unwrap_or(i64::MAX);
+        let batch_progress = ctx.loop_progress(format!("epoch {}/{epochs}: batches", epoch + 1));
+        for (done, chunk) in (1..).zip(order.chunks(batch_size).take(smoke.unwrap_or(usize::MAX))) {
             let index = Tensor::f_from_slice(chunk)?;
             let (x, y) = match &data.meta.augment {
                 Some(augmentation) => train_split.batch_augmented(&index, augmentation, &mut crop_rng)?,
@@ -554,9 +569,10 @@ pub fn train(
             let _ = loss_sum.f_add_(&loss.f_detach()?.f_to_kind(Kind::Double)?.f_mul_scalar(count as f64)?)?;
             let _ = correct.f_add_(&logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?)?;
             seen += count;
+            batch_progress(done, batches);
         }
         let (loss_sum, correct) = (loss_sum.f_double_value(&[])?, correct.f_int64_value(&[])?);
-        let val_accuracy = val_split.map(|v| score(v).map(|s| s.accuracy)).transpose()?.flatten();
+        let val_accuracy = val_split.map(|v| score(v, "val").map(|s| s.accuracy)).transpose()?.flatten();
         let record = EpochRecord {
             epoch: epoch + 1,
             lr,
@@ -610,7 +626,7 @@ pub fn train(
         progress.best_epoch = epochs;
     }
     let test = match data.splits.get("test") {
-        Some(test) => score(test)?,
+        Some(test) => score(test, "test")?,
         None => TestScores::EMPTY,
     };
     Ok(Outcome {

@@ -13,24 +13,26 @@ use std::io::Read;
 
 const SHIPPED: &[u8] = include_bytes!("../../../stdlib/data/uci-digits/digits.csv.gz");
 
-/// Parses the gzipped CSV: rows of 64 pixel values then the digit.
+/// Parses the gzipped CSV: rows of 64 pixel values then the digit, without a header.
 pub fn parse(gz: &[u8], name: &str) -> Result<Vec<([u8; 64], u8)>> {
     let mut text = String::new();
     flate2::read::GzDecoder::new(gz)
         .read_to_string(&mut text)
         .map_err(|e| StageError::new(format!("{name}: not a gzipped text file: {e}")))?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
     let mut rows = Vec::new();
-    for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let values: Vec<&str> = line.split(',').map(str::trim).collect();
-        let bad = || StageError::new(format!("{name}, line {}: expected 65 integers (64 pixels 0-16, then the digit 0-9)", line_no + 1));
-        if values.len() != 65 {
+    for record in reader.records() {
+        let record = record.map_err(|e| StageError::new(format!("{name}: {e}")))?;
+        let line = record.position().map_or(0, csv::Position::line);
+        let bad = || StageError::new(format!("{name}, line {line}: expected 65 integers (64 pixels 0-16, then the digit 0-9)"));
+        if record.len() != 65 {
             return Err(bad());
         }
         let mut pixels = [0u8; 64];
-        for (p, v) in pixels.iter_mut().zip(&values[..64]) {
+        for (p, v) in pixels.iter_mut().zip(record.iter()) {
             *p = v.parse::<u8>().ok().filter(|x| *x <= 16).ok_or_else(bad)?;
         }
-        let digit = values[64].parse::<u8>().ok().filter(|d| *d <= 9).ok_or_else(bad)?;
+        let digit = record[64].parse::<u8>().ok().filter(|d| *d <= 9).ok_or_else(bad)?;
         rows.push((pixels, digit));
     }
     Ok(rows)
