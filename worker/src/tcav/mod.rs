@@ -282,7 +282,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
                         "runs": null, "mean": null, "std": null, "t": null, "df": null, "p": null,
                     }));
                     p.push(f64::NAN);
-                    concept_part.extend(std::iter::repeat(f64::NAN).take(runs));
+                    concept_part.extend(std::iter::repeat_n(f64::NAN, runs));
                 }
             }
         }
