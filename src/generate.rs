@@ -346,6 +346,13 @@ impl Generator {
                 }
                 n.to_string()
             }
+            // Learning rates from the whole range make most programs diverge, which says nothing
+            // about the language: they are drawn from where training is stable (a divergence that
+            // still happens fails its node with "training diverged").
+            Ty::Float { min, max, open_min } if category == Category::Train && spec.name == "lr" => {
+                let top = if method.name == "adam" { 1e-2 } else { 0.1 };
+                self.float(min.max(1e-5), max.min(top), open_min)
+            }
             Ty::Float { min, max, open_min } => self.float(min, max, open_min),
             Ty::Fraction { min, max } => {
                 let share = self.fraction(min, max);

@@ -78,6 +78,7 @@ diagnostic!(empty_split, "lth::check::empty_split", 1);
 diagnostic!(mixed_series, "lth::check::mixed_series", 1);
 diagnostic!(image_too_small, "lth::check::image_too_small", 1);
 diagnostic!(normalize_untrained, "lth::check::normalize_untrained", 1);
+diagnostic!(single_image_batch, "lth::check::single_image_batch", 1);
 diagnostic!(nothing_declared, "lth::check::nothing_declared", 0);
 diagnostic!(reserved_flag, "lth::check::reserved_flag", 1);
 diagnostic!(unexpected, "lth::syntax::unexpected", 1);

@@ -31,6 +31,7 @@ pub const REDUCED_PRECISION_ON_CPU: &str = "lth::check::reduced_precision_on_cpu
 pub const MIXED_SERIES: &str = "lth::check::mixed_series";
 pub const IMAGE_TOO_SMALL: &str = "lth::check::image_too_small";
 pub const NORMALIZE_UNTRAINED: &str = "lth::check::normalize_untrained";
+pub const SINGLE_IMAGE_BATCH: &str = "lth::check::single_image_batch";
 pub const NOTHING_DECLARED: &str = "lth::check::nothing_declared";
 pub const RESERVED_FLAG: &str = "lth::check::reserved_flag";
 pub const SITE_SETTINGS: &str = "lth::check::site_settings";

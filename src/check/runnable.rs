@@ -1,6 +1,7 @@
 //! Combinations every field of which types on its own, but that no worker could run: Inception-v3
 //! on images its stride-2 stem shrinks to nothing, an untrained network whose inputs are to be
-//! normalised by its training data, and a file that declares no stage at all.
+//! normalised by its training data, training one image at a time where BatchNorm would see a
+//! single value per channel, and a file that declares no stage at all.
 //! (TCAV's banks are checked with the other cross-stage rules: it retrains CAVs from a bank's
 //! labelled probe images, so `annotated`, `cav` and `labels` banks serve and `random` does not.) `check` refuses them (or, for the empty file, says
 //! so) so that what it accepts runs as written.
@@ -8,6 +9,7 @@
 use super::codes;
 use super::program::{Program, Stage, Value, Written};
 use crate::diagnostic::Diagnostic;
+use crate::kinds::model::smallest_normalised_side;
 use crate::kinds::Category;
 use crate::source::{SourceId, Span};
 
@@ -28,6 +30,44 @@ pub fn check(root: SourceId, program: &Program, diagnostics: &mut Vec<Diagnostic
     for stage in &program.stages {
         check_inception_side(program, stage, diagnostics);
         check_normalize_untrained(program, stage, diagnostics);
+        check_single_image_batch(program, stage, diagnostics);
+    }
+}
+
+/// `batch = 1` where the network's smallest BatchNorm map is 1 × 1 at the dataset's image size:
+/// every step would give those layers one value per channel, which PyTorch refuses and which
+/// turns their running variance into NaN (see [`smallest_normalised_side`]). The worker leaves
+/// out an epoch's last batch when only that one holds a single image.
+fn check_single_image_batch(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    if stage.category != Category::Train || stage.value("batch").and_then(Value::as_int) != Some(1) {
+        return;
+    }
+    let Some(model) = program.model_of(&stage.name) else { return };
+    let aux = matches!(model.value("aux_logits"), Some(Value::Bool(true)));
+    for (dataset, field) in datasets_read(program, stage) {
+        if field != "data" {
+            continue;
+        }
+        let Some(side) = dataset.value("image").and_then(Value::as_int) else { continue };
+        if smallest_normalised_side(model.method.name, side, aux) != Some(1) {
+            continue;
+        }
+        diagnostics.push(
+            Diagnostic::error(
+                codes::SINGLE_IMAGE_BATCH,
+                span_of(stage, "batch"),
+                format!(
+                    "`{}` trains `{}` one image at a time, and at {side} px its last BatchNorm layers see a 1×1 map: one value per channel",
+                    stage.name, model.name
+                ),
+                "one image per step",
+            )
+            .with_label(span_of(dataset, "image"), format!("`{}` makes {side} px images", dataset.name))
+            .with_help(format!(
+                "BatchNorm cannot normalise a single value (PyTorch refuses it, and its running variance would become NaN); set `batch = 2` or more, or raise `image` on `{}`",
+                dataset.name
+            )),
+        );
     }
 }
 

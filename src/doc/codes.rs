@@ -300,6 +300,17 @@ model a scale that needs no data, `normalize = fixed` or `imagenet`.",
         example: Some(include_str!("../../tests/diagnostics/normalize_untrained.lth")),
     },
     Code {
+        code: "lth::check::single_image_batch",
+        summary: "Training one image at a time where BatchNorm would see one value per channel.",
+        text: "BatchNorm in training normalises each channel over the batch and the map's pixels. Where the
+network's smallest map is 1×1 at the dataset's image size (ResNets below 33 px, Inception-v3
+below about 140 px, and always in its auxiliary classifier), a batch of one image gives it a
+single value: PyTorch refuses such a batch, and libtorch would quietly make the running variance
+NaN, so the trained network reads NaN in eval mode. `check` refuses `batch = 1` there. Where only
+an epoch's last batch would hold one image, the worker leaves that image out, with a warning.",
+        example: Some(include_str!("../../tests/diagnostics/single_image_batch.lth")),
+    },
+    Code {
         code: "lth::check::nothing_declared",
         summary: "The file declares no stage (a warning).",
         text: "Presets, `use` lines and an `experiment` block describe how stages would run, but without a

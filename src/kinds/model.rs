@@ -46,3 +46,49 @@ pub const METHODS: &[Method] = &[
         "any scripted PyTorch module",
     ),
 ];
+
+/// The side of the smallest feature map a built-in architecture normalises with BatchNorm in
+/// training, for `side`-px inputs; `None` for `torchscript`, whose layers lthlang does not know.
+///
+/// BatchNorm in training normalises each channel over batch × side² values. At 1 × 1 a batch of
+/// one image gives it a single value per channel: its output is 0 and the unbiased variance that
+/// updates the running statistics is 0/0, so the network reads NaN in eval mode ever after.
+/// PyTorch refuses such a batch ("Expected more than 1 value per channel when training").
+pub fn smallest_normalised_side(architecture: &str, side: i64, aux_logits: bool) -> Option<i64> {
+    let halve = |x: i64| (x + 1) / 2; // a 3 × 3 (or 7 × 7) stride-2 convolution or pool, padded
+    let valid = |x: i64, k: i64, stride: i64| if x >= k { (x - k) / stride + 1 } else { 0 };
+    match architecture {
+        // The stem keeps the size; layer2 and layer3 halve it.
+        "resnet_tiny" => Some(halve(halve(side))),
+        // conv1 and the max pool, then layer2, layer3 and layer4: five halvings.
+        "resnet18" | "resnet50" => Some((0..5).fold(side, |x, _| halve(x))),
+        "inception_v3" => {
+            let x = valid(valid(valid(valid(valid(side, 3, 2), 3, 1), 3, 2), 3, 1), 3, 2);
+            let mixed_7 = valid(valid(x, 3, 2), 3, 2);
+            // The auxiliary classifier's 5 × 5 convolution always leaves 1 × 1.
+            Some(if aux_logits { mixed_7.min(1) } else { mixed_7 })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::smallest_normalised_side;
+
+    #[test]
+    fn smallest_maps_match_the_torchvision_networks() {
+        // torchvision: ResNet layer4 is 7 × 7 at 224 px and 14 × 14 at 448; Inception-v3's
+        // Mixed_7c is 8 × 8 at 299 px and 1 × 1 at 75.
+        assert_eq!(smallest_normalised_side("resnet50", 224, false), Some(7));
+        assert_eq!(smallest_normalised_side("resnet18", 448, false), Some(14));
+        assert_eq!(smallest_normalised_side("resnet18", 21, false), Some(1));
+        assert_eq!(smallest_normalised_side("resnet18", 33, false), Some(2));
+        assert_eq!(smallest_normalised_side("resnet_tiny", 32, false), Some(8));
+        assert_eq!(smallest_normalised_side("resnet_tiny", 4, false), Some(1));
+        assert_eq!(smallest_normalised_side("inception_v3", 299, false), Some(8));
+        assert_eq!(smallest_normalised_side("inception_v3", 75, false), Some(1));
+        assert_eq!(smallest_normalised_side("inception_v3", 299, true), Some(1));
+        assert_eq!(smallest_normalised_side("torchscript", 299, false), None);
+    }
+}

@@ -498,6 +498,15 @@ pub fn train(
         checkpoint::save(&partial.join(kept(0)), &vars, &BTreeMap::new())?;
     }
     let n = train_split.len();
+    let single_image_breaks = net.single_image_batch_breaks_batch_norm(i64::try_from(data.meta.image).unwrap_or(i64::MAX));
+    if single_image_breaks && usize::try_from(n).unwrap_or(0) % usize::try_from(recipe.batch).unwrap_or(64).max(1) == 1 && n > 1 {
+        ctx.warn(format!(
+            "the last batch of each epoch would hold one image, which {}'s 1×1 BatchNorm maps at {} px cannot normalise; it is left out ({} of {n} images train per epoch)",
+            net.name,
+            data.meta.image,
+            n - 1
+        ));
+    }
     // A smoke run trains N batches an epoch, and only up to the last epoch something rewinds to
     // (at least one), so `rewind = epoch(k)` finds its weights.
     let smoke = ctx.smoke();
@@ -530,10 +539,16 @@ pub fn train(
         let mut seen = 0i64;
         let mut skipped = 0u64;
         let batch_size = usize::try_from(recipe.batch).unwrap_or(64).max(1);
-        let batches = usize::try_from(n).unwrap_or(0).div_ceil(batch_size).min(smoke.unwrap_or(usize::MAX));
+        // An epoch's last batch of a single image is left out where BatchNorm would see one value
+        // per channel (`check` refuses `batch = 1` there), as `drop_last` would in PyTorch, which
+        // otherwise refuses the batch; kept, it would make the running variance NaN.
+        let whole = usize::try_from(n).unwrap_or(0);
+        let drop_single = whole % batch_size == 1 && whole > 1 && single_image_breaks;
+        let whole = if drop_single { whole - 1 } else { whole };
+        let batches = whole.div_ceil(batch_size).min(smoke.unwrap_or(usize::MAX));
         let batches = i64::try_from(batches).unwrap_or(i64::MAX);
         let batch_progress = ctx.loop_progress(format!("epoch {}/{epochs}: batches", epoch + 1));
-        for (done, chunk) in (1..).zip(order.chunks(batch_size).take(smoke.unwrap_or(usize::MAX))) {
+        for (done, chunk) in (1..).zip(order[..whole].chunks(batch_size).take(smoke.unwrap_or(usize::MAX))) {
             let index = Tensor::f_from_slice(chunk)?;
             let (x, y) = match &data.meta.augment {
                 Some(augmentation) => train_split.batch_augmented(&index, augmentation, &mut crop_rng)?,
@@ -572,6 +587,16 @@ pub fn train(
             batch_progress(done, batches);
         }
         let (loss_sum, correct) = (loss_sum.f_double_value(&[])?, correct.f_int64_value(&[])?);
+        // A loss that is NaN or infinite has already made the weights so (fp16 training excepted:
+        // its scaler skips such steps): every later result would be NaN, read as chance. PyTorch
+        // trains on; the node stops here and says why.
+        if !loss_sum.is_finite() && state.scaler.is_none() {
+            return Err(StageError::new(format!(
+                "training diverged: the loss of epoch {} is {loss_sum} (lr {lr}, batch {}); lower `lr`",
+                epoch + 1,
+                recipe.batch
+            )));
+        }
         let val_accuracy = val_split.map(|v| score(v, "val").map(|s| s.accuracy)).transpose()?.flatten();
         let record = EpochRecord {
             epoch: epoch + 1,

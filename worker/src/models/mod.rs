@@ -150,6 +150,14 @@ impl Network {
         }
     }
 
+    /// Whether a training batch of one image at `side` px would give some BatchNorm layer a single
+    /// value per channel (its smallest map is 1 × 1), which PyTorch refuses and which makes the
+    /// running variance NaN. False for TorchScript modules, whose layers are not known here.
+    pub fn single_image_batch_breaks_batch_norm(&self, side: i64) -> bool {
+        let aux = matches!(&self.architecture, Architecture::Inception(net) if net.has_aux());
+        lthlang::kinds::model::smallest_normalised_side(&self.name, side, aux) == Some(1)
+    }
+
     /// Whether `name` is a weight or bias of a classifier head, whose first dimension is the
     /// number of classes.
     pub fn is_head(&self, name: &str) -> bool {

@@ -16,7 +16,7 @@ use super::data::Dataset;
 use super::selection::Selection;
 use super::{checkpoint, io_error, Context, Result, StageError};
 use crate::models::{self, Network};
-use crate::precision::Compute;
+use crate::precision::{Compute, Precision};
 use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
 
@@ -192,17 +192,33 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let size = activation.size();
     metrics["layer_grid"] = serde_json::json!([size.get(2).copied().unwrap_or(1), size.get(3).copied().unwrap_or(1)]);
     ctx.progress("deletion and insertion curves");
+    let fp32 = |batch: &Tensor| -> Result<Tensor> { Ok(net.forward(batch, false)?.f_softmax(-1, tch::Kind::Float)?) };
+    let finite = |t: &Tensor| -> Result<bool> { Ok(t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 1) };
+    // fp16 overflows (65504) on a network whose activations run large, where fp32 does not: such
+    // a batch's scores are taken again in fp32, and the metrics say so.
+    let mut overflowed = false;
     let (deletion, insertion) = {
         let _guard = tch::no_grad_guard();
         let mut score = |batch: &Tensor| -> Result<Tensor> {
-            compute.run(ctx.device, || Ok(net.forward(batch, false)?.f_softmax(-1, tch::Kind::Float)?))
+            let scores = compute.run(ctx.device, || fp32(batch))?;
+            if compute.precision == Precision::Fp32 || finite(&scores)? {
+                return Ok(scores);
+            }
+            overflowed = true;
+            fp32(batch)
         };
         faithfulness::curves(&x, &maps.normalised, &maps.targets, &mut score)?
     };
+    if overflowed {
+        ctx.warn(format!(
+            "class scores in {} were not finite on some images (the network's activations overflow it); their deletion and insertion curves were computed in fp32",
+            compute.precision.name()
+        ));
+    }
     let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
     metrics["deletion_auc"] = mean(&deletion).into();
     metrics["insertion_auc"] = mean(&insertion).into();
-    metrics["curve_precision"] = compute.precision.name().into();
+    metrics["curve_precision"] = if overflowed { "fp32" } else { compute.precision.name() }.into();
     Ok(metrics)
 }
 

@@ -141,6 +141,31 @@ fn rewinding_restores_weights_biases_and_batch_norm_buffers_bit_for_bit() {
 }
 
 #[test]
+fn a_last_batch_of_one_image_is_left_out_where_batch_norm_maps_are_1x1() {
+    // ResNet-18's layer4 is 1 × 1 at 16 px. 17 images in batches of 8 leave one image for a third
+    // step; kept, it would give layer4's BatchNorm one value per channel and a NaN running variance.
+    let net = Network::build("resnet18", 4, 0, 5, Device::Cpu).unwrap();
+    assert!(net.single_image_batch_breaks_batch_norm(16) && !net.single_image_batch_breaks_batch_norm(64));
+    let dir = tempfile::tempdir().unwrap();
+    let req = request(dir.path());
+    let events = std::cell::RefCell::new(Vec::new());
+    let emit = |e: Event| events.borrow_mut().push(e);
+    let ctx = Context { request: &req, device: Device::Cpu, emit: &emit };
+    train(&ctx, &net, &tiny_data(17), &recipe(sgd(0.9), 0.0), &BTreeMap::new(), None).unwrap();
+    for (name, t) in net.variables() {
+        assert!(t.isfinite().all().int64_value(&[]) == 1, "{name} holds non-finite values after training");
+    }
+    let warnings: Vec<String> =
+        events.borrow().iter().filter_map(|e| if let Event::Warning { message, .. } = e { Some(message.clone()) } else { None }).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("one image") && warnings[0].contains("16 of 17 images"), "{}", warnings[0]);
+    // In eval mode the network reads finite logits.
+    let x = Tensor::randn([2, 3, 16, 16], (Kind::Float, Device::Cpu));
+    let logits = tch::no_grad(|| net.forward(&x, false)).unwrap();
+    assert!(logits.isfinite().all().int64_value(&[]) == 1);
+}
+
+#[test]
 fn each_training_run_starts_a_fresh_optimizer() {
     // Train, rewind, train again (as a second prune round does): if any momentum survived the
     // first run, the second would differ from a single run on a copy of the same start.
