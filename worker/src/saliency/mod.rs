@@ -75,7 +75,25 @@ pub struct Maps {
 /// Explains normalised images `x` `[N, 3, H, W]`. `score_batch` is Score-CAM's number of masked
 /// inputs per forward pass.
 pub fn explain(net: &Network, method: Method, layer: &str, x: &Tensor, labels: &Tensor, target: Target, score_batch: i64) -> Result<Maps> {
+    explain_reporting(net, method, layer, x, labels, target, score_batch, &crate::no_progress)
+}
+
+/// [`explain`], calling `progress` with (done, total) as it goes: images for most methods, masked
+/// inputs for Score-CAM, which runs the network once per channel of the layer for every image
+/// (2048 passes per image at ResNet-50's layer4).
+#[allow(clippy::too_many_arguments, reason = "explain's arguments and the progress callback")]
+pub fn explain_reporting(
+    net: &Network,
+    method: Method,
+    layer: &str,
+    x: &Tensor,
+    labels: &Tensor,
+    target: Target,
+    score_batch: i64,
+    progress: &dyn Fn(i64, i64),
+) -> Result<Maps> {
     let (n, _, height, width) = x.size4()?;
+    let masked_done = std::cell::Cell::new(0i64);
     let (mut low, mut targets, mut predictions) = (Vec::new(), Vec::new(), Vec::new());
     let mut start = 0;
     while start < n {
@@ -94,7 +112,13 @@ pub fn explain(net: &Network, method: Method, layer: &str, x: &Tensor, labels: &
             let map = match method {
                 Method::EigenCam => cam::eigen(&activation)?,
                 _ => {
-                    let mut score = |masked: &Tensor| net.forward(masked, false);
+                    let channels = activation.size().get(1).copied().unwrap_or(0);
+                    let mut score = |masked: &Tensor| {
+                        let logits = net.forward(masked, false);
+                        masked_done.set(masked_done.get() + masked.size().first().copied().unwrap_or(0));
+                        progress(masked_done.get(), n * channels);
+                        logits
+                    };
                     let mut maps = Vec::new();
                     for b in 0..count {
                         let t = chosen.f_int64_value(&[b])?;
@@ -109,6 +133,9 @@ pub fn explain(net: &Network, method: Method, layer: &str, x: &Tensor, labels: &
         predictions.push(logits.f_argmax(-1, false)?);
         targets.push(chosen);
         start += count;
+        if method != Method::ScoreCam {
+            progress(start, n);
+        }
     }
     if n == 0 {
         let empty = Tensor::f_zeros([0, height, width], (Kind::Float, x.device()))?;
@@ -151,7 +178,9 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let (x, labels) = split.batch(&index)?;
     let x = compute.input(&x)?;
     ctx.progress(format!("{} of {} images at `{layer}`", method.name(), rows.len()));
-    let maps = explain(&net, method, layer, &x, &labels, target, score_batch)?;
+    let unit = if method == Method::ScoreCam { "masked inputs" } else { "images" };
+    let progress = ctx.loop_progress(format!("{}: {unit}", method.name()));
+    let maps = explain_reporting(&net, method, layer, &x, &labels, target, score_batch, &progress)?;
 
     let tensors = BTreeMap::from([
         ("raw".to_owned(), maps.raw.shallow_clone()),
