@@ -212,14 +212,20 @@ impl Program {
 
     /// The model declaration a stage's checkpoints come from, following `model`, `from` and `of`.
     pub fn model_of(&self, name: &str) -> Option<&Stage> {
-        let mut current = self.stage(name)?;
-        for _ in 0..=self.stages.len() {
+        self.lineage(name).find(|s| s.category == Category::Model)
+    }
+
+    /// `name`, then the stage it derives from (its `model`, `from` or `of`), and so on up to the
+    /// model it started as; bounded by the stage count, so a cycle ends it.
+    pub fn lineage<'p>(&'p self, name: &str) -> impl Iterator<Item = &'p Stage> + 'p {
+        let first = self.stage(name);
+        std::iter::successors(first, move |current| {
             if current.category == Category::Model {
-                return Some(current);
+                return None;
             }
             let next = ["model", "from", "of"].iter().find_map(|f| current.value(f).and_then(Value::as_stage))?;
-            current = self.stage(next)?;
-        }
-        None
+            self.stage(next)
+        })
+        .take(self.stages.len() + 1)
     }
 }

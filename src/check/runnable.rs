@@ -76,19 +76,9 @@ fn check_single_image_batch(program: &Program, stage: &Stage, diagnostics: &mut 
 /// baseline) has no such data; rather than guess one, `check` asks for a scale that needs none.
 fn check_normalize_untrained(program: &Program, stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
     let Some(read) = stage.value("of").and_then(Value::as_stage) else { return };
-    let mut current = program.stage(read);
-    for _ in 0..=program.stages.len() {
-        let Some(upstream) = current else { return };
-        match upstream.category {
-            Category::Train => return,
-            Category::Model => break,
-            _ => {
-                current =
-                    ["from", "of", "model"].iter().find_map(|f| upstream.value(f).and_then(Value::as_stage)).and_then(|n| program.stage(n))
-            }
-        }
-    }
-    let Some(model) = current.filter(|m| m.category == Category::Model) else { return };
+    // The stages from `read` up to its model; a train stage among them means it was trained.
+    let mut lineage = program.lineage(read).skip_while(|s| s.category != Category::Train && s.category != Category::Model);
+    let Some(model) = lineage.next().filter(|s| s.category == Category::Model) else { return };
     if model.value("normalize").and_then(Value::as_word) != Some("dataset") {
         return;
     }

@@ -59,13 +59,13 @@ pub fn io_error(path: &Path, e: &std::io::Error) -> StageError {
     StageError(format!("{}: {e}", path.display()))
 }
 
-/// What a stage sees: its request, the device, and a way to report progress.
 /// How often a long loop reports how far it has come ([`Context::loop_progress`]).
 pub const LOOP_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A loop progress callback that reports nothing, for callers outside a node (tests, benches).
 pub fn no_progress(_done: i64, _total: i64) {}
 
+/// What a stage sees: its request, the device, and a way to report progress.
 pub struct Context<'a> {
     pub request: &'a NodeRequest,
     pub device: Device,

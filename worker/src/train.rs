@@ -498,18 +498,25 @@ pub fn train(
         checkpoint::save(&partial.join(kept(0)), &vars, &BTreeMap::new())?;
     }
     let n = train_split.len();
-    let single_image_breaks = net.single_image_batch_breaks_batch_norm(i64::try_from(data.meta.image).unwrap_or(i64::MAX));
-    if single_image_breaks && usize::try_from(n).unwrap_or(0) % usize::try_from(recipe.batch).unwrap_or(64).max(1) == 1 && n > 1 {
+    let batch_size = usize::try_from(recipe.batch).unwrap_or(64).max(1);
+    // An epoch's last batch of a single image is left out where BatchNorm would see one value per
+    // channel (`check` refuses `batch = 1` there), as `drop_last` would in PyTorch, which
+    // otherwise refuses the batch; kept, it would make the running variance NaN.
+    let images = usize::try_from(n).unwrap_or(0);
+    let drop_single = images > 1
+        && images % batch_size == 1
+        && net.single_image_batch_breaks_batch_norm(i64::try_from(data.meta.image).unwrap_or(i64::MAX));
+    let trained = if drop_single { images - 1 } else { images };
+    if drop_single {
         ctx.warn(format!(
-            "the last batch of each epoch would hold one image, which {}'s 1×1 BatchNorm maps at {} px cannot normalise; it is left out ({} of {n} images train per epoch)",
-            net.name,
-            data.meta.image,
-            n - 1
+            "the last batch of each epoch would hold one image, which {}'s 1×1 BatchNorm maps at {} px cannot normalise; it is left out ({trained} of {images} images train per epoch)",
+            net.name, data.meta.image
         ));
     }
     // A smoke run trains N batches an epoch, and only up to the last epoch something rewinds to
     // (at least one), so `rewind = epoch(k)` finds its weights.
     let smoke = ctx.smoke();
+    let batches = i64::try_from(trained.div_ceil(batch_size).min(smoke.unwrap_or(usize::MAX))).unwrap_or(i64::MAX);
     let epochs = match smoke {
         Some(_) => recipe.epochs.min(recipe.keep_epochs.iter().copied().max().unwrap_or(0).max(1)),
         None => recipe.epochs,
@@ -538,17 +545,8 @@ pub fn train(
         let mut correct = Tensor::f_zeros([] as [i64; 0], (Kind::Int64, device))?;
         let mut seen = 0i64;
         let mut skipped = 0u64;
-        let batch_size = usize::try_from(recipe.batch).unwrap_or(64).max(1);
-        // An epoch's last batch of a single image is left out where BatchNorm would see one value
-        // per channel (`check` refuses `batch = 1` there), as `drop_last` would in PyTorch, which
-        // otherwise refuses the batch; kept, it would make the running variance NaN.
-        let whole = usize::try_from(n).unwrap_or(0);
-        let drop_single = whole % batch_size == 1 && whole > 1 && single_image_breaks;
-        let whole = if drop_single { whole - 1 } else { whole };
-        let batches = whole.div_ceil(batch_size).min(smoke.unwrap_or(usize::MAX));
-        let batches = i64::try_from(batches).unwrap_or(i64::MAX);
         let batch_progress = ctx.loop_progress(format!("epoch {}/{epochs}: batches", epoch + 1));
-        for (done, chunk) in (1..).zip(order[..whole].chunks(batch_size).take(smoke.unwrap_or(usize::MAX))) {
+        for (done, chunk) in (1..).zip(order[..trained].chunks(batch_size).take(smoke.unwrap_or(usize::MAX))) {
             let index = Tensor::f_from_slice(chunk)?;
             let (x, y) = match &data.meta.augment {
                 Some(augmentation) => train_split.batch_augmented(&index, augmentation, &mut crop_rng)?,
