@@ -30,10 +30,16 @@ const fn model(name: &'static str, fields: &'static [FieldSpec], doc: &'static s
     Method { category: Category::Model, name, version: 2, output: Output::Model, fields, dataset: None, doc }
 }
 
+/// The ResNets are at version 3: fresh weights follow torchvision's init (Kaiming-normal fan-out
+/// convolutions, batch norm at 1 and 0) instead of tch's defaults.
+const fn resnet(name: &'static str, fields: &'static [FieldSpec], doc: &'static str) -> Method {
+    Method { version: 3, ..model(name, fields, doc) }
+}
+
 pub const METHODS: &[Method] = &[
-    model("resnet_tiny", &[CLASSES, FieldSpec::optional("width", Ty::Int { min: 4, max: 256 }, "16", "channels of the first block; doubled at each later block"), WEIGHTS, NORMALIZE], "a three-block residual network for CPU work"),
-    model("resnet18", &[CLASSES, WEIGHTS, NORMALIZE], "ResNet-18 (torchvision layout)"),
-    model("resnet50", &[CLASSES, WEIGHTS, NORMALIZE], "ResNet-50 (torchvision layout)"),
+    resnet("resnet_tiny", &[CLASSES, FieldSpec::optional("width", Ty::Int { min: 4, max: 256 }, "16", "channels of the first block; doubled at each later block"), WEIGHTS, NORMALIZE], "a three-block residual network for CPU work"),
+    resnet("resnet18", &[CLASSES, WEIGHTS, NORMALIZE], "ResNet-18 (torchvision layout)"),
+    resnet("resnet50", &[CLASSES, WEIGHTS, NORMALIZE], "ResNet-50 (torchvision layout)"),
     model("inception_v3", &[CLASSES, WEIGHTS, FieldSpec::optional("aux_logits", Ty::Bool, "false", "train the auxiliary classifier too (needs 299 px images)"), NORMALIZE, TRANSFORM_INPUT], "Inception-v3 (torchvision layout), 299 px"),
     model(
         "torchscript",

@@ -18,9 +18,10 @@
 //! `Mixed_*` block and its branches (`Mixed_5b.branch5x5_1`, with `.conv`/`.bn`), `AuxLogits`
 //! and its parts, `avgpool`, `dropout`, `fc`.
 
+use super::fallible::{Conv, Linear, Norm};
 use super::Capture;
 use crate::{Result, StageError};
-use tch::nn::{self, Module, ModuleT};
+use tch::nn;
 use tch::Tensor;
 
 /// Weight of the auxiliary classifier's loss in the training objective: the value PyTorch's
@@ -55,8 +56,8 @@ fn sides(s: i64) -> (i64, i64, i64) {
 
 /// torchvision's `BasicConv2d`: convolution without bias, batch norm, ReLU.
 struct Unit {
-    conv: nn::Conv2D,
-    bn: nn::BatchNorm,
+    conv: Conv,
+    bn: Norm,
     /// The unit's own name (output after the ReLU), then `.conv` and `.bn`.
     names: [String; 3],
 }
@@ -101,20 +102,20 @@ impl Unit {
         let norm = nn::BatchNormConfig { eps: 1e-3, ws_init: nn::Init::Const(1.0), bs_init: nn::Init::Const(0.0), ..Default::default() };
         let full = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") };
         Unit {
-            conv: nn::conv(&p / "conv", cin, cout, shape.kernel, config),
-            bn: nn::batch_norm2d(&p / "bn", cout, norm),
+            conv: Conv::new(&p / "conv", cin, cout, shape.kernel, config),
+            bn: Norm::new(&p / "bn", cout, norm),
             names: [full.clone(), format!("{full}.conv"), format!("{full}.bn")],
         }
     }
 
-    fn forward(&self, x: &Tensor, train: bool, capture: &mut Capture) -> Tensor {
-        let y = self.conv.forward(x);
+    fn forward(&self, x: &Tensor, train: bool, capture: &mut Capture) -> Result<Tensor> {
+        let y = self.conv.forward(x)?;
         capture.offer(&self.names[1], &y);
-        let y = self.bn.forward_t(&y, train);
+        let y = self.bn.forward(&y, train)?;
         capture.offer(&self.names[2], &y);
-        let y = y.relu();
+        let y = y.f_relu()?;
         capture.offer(&self.names[0], &y);
-        y
+        Ok(y)
     }
 }
 
@@ -136,22 +137,23 @@ struct Mixed {
 }
 
 impl Mixed {
-    fn forward(&self, x: &Tensor, train: bool, capture: &mut Capture) -> Tensor {
-        let outputs: Vec<Tensor> = self
-            .branches
-            .iter()
-            .map(|branch| {
-                branch.iter().fold(x.shallow_clone(), |y, step| match step {
-                    Step::Unit(unit) => unit.forward(&y, train, capture),
-                    Step::AvgPool => y.avg_pool2d([3, 3], [1, 1], [1, 1], false, true, None),
-                    Step::MaxPool => y.max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false),
-                    Step::Split(pair) => Tensor::cat(&[pair.0.forward(&y, train, capture), pair.1.forward(&y, train, capture)], 1),
-                })
-            })
-            .collect();
-        let out = Tensor::cat(&outputs, 1);
+    fn forward(&self, x: &Tensor, train: bool, capture: &mut Capture) -> Result<Tensor> {
+        let mut outputs = Vec::with_capacity(self.branches.len());
+        for branch in &self.branches {
+            let mut y = x.shallow_clone();
+            for step in branch {
+                y = match step {
+                    Step::Unit(unit) => unit.forward(&y, train, capture)?,
+                    Step::AvgPool => y.f_avg_pool2d([3, 3], [1, 1], [1, 1], false, true, None)?,
+                    Step::MaxPool => y.f_max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false)?,
+                    Step::Split(pair) => Tensor::f_cat(&[pair.0.forward(&y, train, capture)?, pair.1.forward(&y, train, capture)?], 1)?,
+                };
+            }
+            outputs.push(y);
+        }
+        let out = Tensor::f_cat(&outputs, 1)?;
         capture.offer(&self.name, &out);
-        out
+        Ok(out)
     }
 }
 
@@ -270,7 +272,7 @@ fn block_e(p: &nn::Path<'_>, name: &str, cin: i64) -> Mixed {
 struct Aux {
     conv0: Unit,
     conv1: Unit,
-    fc: nn::Linear,
+    fc: Linear,
 }
 
 impl Aux {
@@ -280,18 +282,18 @@ impl Aux {
         Aux {
             conv0: Unit::new(&sub, "AuxLogits", "conv0", 768, 128, square(1), WEIGHT_STDDEV),
             conv1: Unit::new(&sub, "AuxLogits", "conv1", 128, 768, square(5), AUX_CONV1_STDDEV),
-            fc: nn::linear(&sub / "fc", 768, classes, fc_init),
+            fc: Linear::new(&sub / "fc", 768, classes, fc_init),
         }
     }
 
-    fn forward(&self, x: &Tensor, train: bool, capture: &mut Capture) -> Tensor {
-        let y = x.avg_pool2d([5, 5], [3, 3], [0, 0], false, true, None);
-        let y = self.conv0.forward(&y, train, capture);
-        let y = self.conv1.forward(&y, train, capture);
-        let y = y.adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(&self.fc);
+    fn forward(&self, x: &Tensor, train: bool, capture: &mut Capture) -> Result<Tensor> {
+        let y = x.f_avg_pool2d([5, 5], [3, 3], [0, 0], false, true, None)?;
+        let y = self.conv0.forward(&y, train, capture)?;
+        let y = self.conv1.forward(&y, train, capture)?;
+        let y = self.fc.forward(&y.f_adaptive_avg_pool2d([1, 1])?.f_flatten(1, -1)?)?;
         capture.offer("AuxLogits.fc", &y);
         capture.offer("AuxLogits", &y);
-        y
+        Ok(y)
     }
 }
 
@@ -301,7 +303,7 @@ pub struct Inception {
     early: Vec<Mixed>,
     aux: Option<Aux>,
     late: Vec<Mixed>,
-    fc: nn::Linear,
+    fc: Linear,
     transform_input: bool,
 }
 
@@ -330,7 +332,7 @@ impl Inception {
         let aux = aux_logits.then(|| Aux::new(p, classes));
         let late = vec![block_d(p, "Mixed_7a", 768), block_e(p, "Mixed_7b", 1280), block_e(p, "Mixed_7c", 2048)];
         let fc_init = nn::LinearConfig { ws_init: nn::Init::Randn { mean: 0.0, stdev: WEIGHT_STDDEV }, ..Default::default() };
-        let fc = nn::linear(p / "fc", 2048, classes, fc_init);
+        let fc = Linear::new(p / "fc", 2048, classes, fc_init);
         Inception { stem, head_units, early, aux, late, fc, transform_input }
     }
 
@@ -349,30 +351,30 @@ impl Inception {
         check_input(&size, run_aux)?;
         let mut y = if self.transform_input { transform_input(x)? } else { x.shallow_clone() };
         for unit in &self.stem {
-            y = unit.forward(&y, train, capture);
+            y = unit.forward(&y, train, capture)?;
         }
-        y = y.max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false);
+        y = y.f_max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false)?;
         capture.offer("maxpool1", &y);
         for unit in &self.head_units {
-            y = unit.forward(&y, train, capture);
+            y = unit.forward(&y, train, capture)?;
         }
-        y = y.max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false);
+        y = y.f_max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false)?;
         capture.offer("maxpool2", &y);
         for block in &self.early {
-            y = block.forward(&y, train, capture);
+            y = block.forward(&y, train, capture)?;
         }
         let aux = match &self.aux {
-            Some(aux) if run_aux => Some(aux.forward(&y, train, capture)),
+            Some(aux) if run_aux => Some(aux.forward(&y, train, capture)?),
             _ => None,
         };
         for block in &self.late {
-            y = block.forward(&y, train, capture);
+            y = block.forward(&y, train, capture)?;
         }
-        let pooled = y.adaptive_avg_pool2d([1, 1]);
+        let pooled = y.f_adaptive_avg_pool2d([1, 1])?;
         capture.offer("avgpool", &pooled);
         let dropped = pooled.f_dropout(DROPOUT, train)?;
         capture.offer("dropout", &dropped);
-        let logits = dropped.flatten(1, -1).apply(&self.fc);
+        let logits = self.fc.forward(&dropped.f_flatten(1, -1)?)?;
         capture.offer("fc", &logits);
         Ok(Outputs { logits, aux })
     }

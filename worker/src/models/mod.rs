@@ -3,6 +3,7 @@
 //! torchvision's names, and scripted PyTorch modules (`torchscript`). A `weights` file loads
 //! through [`Pretrained`].
 
+mod fallible;
 mod inception;
 mod pretrained;
 #[cfg(test)]
@@ -104,7 +105,7 @@ impl Network {
 
     pub fn forward_capture(&self, x: &Tensor, train: bool, capture: &mut Capture) -> Result<Tensor, StageError> {
         match &self.architecture {
-            Architecture::ResNet(net) => Ok(net.forward(x, train, capture)),
+            Architecture::ResNet(net) => net.forward(x, train, capture),
             Architecture::Inception(net) => Ok(net.forward(x, train, capture)?.logits),
             Architecture::TorchScript(net) => net.forward(x, train, capture),
         }
