@@ -351,6 +351,6 @@ pub(crate) const CHANNELS_LAST: FieldSpec = FieldSpec::optional(
     "channels_last",
     Ty::Bool,
     "false",
-    "keep images and convolution weights channels-last (NHWC), usually faster with bf16 or fp16 on a GPU",
+    "keep images and convolution weights channels-last (NHWC) on a GPU, usually faster with bf16 or fp16; the CPU runs NCHW (no faster there) and warns",
 );
 pub(crate) const STAGE_CHECKPOINT: &[Output] = &[Output::Checkpoint, Output::Tickets];

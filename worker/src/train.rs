@@ -430,7 +430,7 @@ fn load_progress(dir: &Path, vars: &BTreeMap<String, Tensor>, state: &mut State,
         while bufs.len() <= i {
             bufs.push(Tensor::new());
         }
-        bufs[i] = t.to_device(device);
+        bufs[i] = t.f_to_device(device).ok()?;
     }
     // The loss scaler of an fp16 run: restored only with everything else, and a state without it
     // (saved in another precision) is not this run's.
@@ -467,7 +467,8 @@ pub fn train(
     let train_split = data.split(&recipe.data_split)?;
     let val_split = recipe.val_split.as_deref().map(|s| data.split(s)).transpose()?;
     let device = net.vs.device();
-    let compute = Compute { precision: Precision::resolve(&recipe.precision, device)?, channels_last: recipe.channels_last };
+    let compute =
+        Compute { precision: Precision::resolve(&recipe.precision, device)?, channels_last: recipe.channels_last }.on_device_of(ctx);
     compute.prepare(net)?;
     if device.is_cuda() {
         // cuDNN times its algorithms on the first batches of each shape and keeps the fastest;
