@@ -9,16 +9,9 @@
 use super::codes;
 use super::program::{Program, Stage, Value, Written};
 use crate::diagnostic::Diagnostic;
-use crate::kinds::model::smallest_normalised_side;
+use crate::kinds::model::{smallest_normalised_side, INCEPTION_AUX_MIN_SIDE, INCEPTION_MIN_SIDE};
 use crate::kinds::Category;
 use crate::source::{SourceId, Span};
-
-/// Smallest input side Inception-v3 accepts: its stem and the strided reductions of `Mixed_6a`
-/// and `Mixed_7a` (all 3×3 without padding) leave a 1×1 map at 75 px and nothing below.
-pub const INCEPTION_MIN_SIDE: i64 = 75;
-/// Smallest side at which the auxiliary classifier fits: its 5×5 convolution needs the 17×17 map
-/// `Mixed_6e` has at 299 px.
-pub const INCEPTION_AUX_MIN_SIDE: i64 = 299;
 
 pub fn check(root: SourceId, program: &Program, diagnostics: &mut Vec<Diagnostic>) {
     if program.stages.is_empty() {

@@ -53,6 +53,27 @@ pub const METHODS: &[Method] = &[
     ),
 ];
 
+/// Smallest input side Inception-v3 accepts: its stem and the strided reductions of `Mixed_6a`
+/// and `Mixed_7a` (all 3×3 without padding) leave a 1×1 map at 75 px and nothing below.
+pub const INCEPTION_MIN_SIDE: i64 = 75;
+/// Smallest side at which the auxiliary classifier fits: its 5×5 convolution needs the 17×17 map
+/// `Mixed_6e` has at 299 px.
+pub const INCEPTION_AUX_MIN_SIDE: i64 = 299;
+
+/// Inception-v3's feature-map sides for an `s`-px input: `Mixed_6e`, the input of the auxiliary
+/// classifier's 5 × 5 convolution (after its 5 × 5 / 3 pooling), and `Mixed_7c`; 0 where the
+/// input is too small to get there. The worker refuses inputs by it and `check` sizes maps by it.
+pub fn inception_sides(s: i64) -> (i64, i64, i64) {
+    let valid = |x: i64, k: i64, stride: i64| if x >= k { (x - k) / stride + 1 } else { 0 };
+    let x = valid(s, 3, 2); // Conv2d_1a_3x3
+    let x = valid(x, 3, 1); // Conv2d_2a_3x3 (2b keeps the size)
+    let x = valid(x, 3, 2); // maxpool1 (3b is 1 x 1)
+    let x = valid(x, 3, 1); // Conv2d_4a_3x3
+    let x = valid(x, 3, 2); // maxpool2; Mixed_5* keep the size
+    let mixed_6 = valid(x, 3, 2); // Mixed_6a
+    (mixed_6, valid(mixed_6, 5, 3), valid(mixed_6, 3, 2)) // AuxLogits' pooling, Mixed_7a
+}
+
 /// The side of the smallest feature map a built-in architecture normalises with BatchNorm in
 /// training, for `side`-px inputs; `None` for `torchscript`, whose layers lthlang does not know.
 ///
@@ -62,15 +83,13 @@ pub const METHODS: &[Method] = &[
 /// PyTorch refuses such a batch ("Expected more than 1 value per channel when training").
 pub fn smallest_normalised_side(architecture: &str, side: i64, aux_logits: bool) -> Option<i64> {
     let halve = |x: i64| (x + 1) / 2; // a 3 × 3 (or 7 × 7) stride-2 convolution or pool, padded
-    let valid = |x: i64, k: i64, stride: i64| if x >= k { (x - k) / stride + 1 } else { 0 };
     match architecture {
         // The stem keeps the size; layer2 and layer3 halve it.
         "resnet_tiny" => Some(halve(halve(side))),
         // conv1 and the max pool, then layer2, layer3 and layer4: five halvings.
         "resnet18" | "resnet50" => Some((0..5).fold(side, |x, _| halve(x))),
         "inception_v3" => {
-            let x = valid(valid(valid(valid(valid(side, 3, 2), 3, 1), 3, 2), 3, 1), 3, 2);
-            let mixed_7 = valid(valid(x, 3, 2), 3, 2);
+            let (_, _, mixed_7) = inception_sides(side);
             // The auxiliary classifier's 5 × 5 convolution always leaves 1 × 1.
             Some(if aux_logits { mixed_7.min(1) } else { mixed_7 })
         }
@@ -80,7 +99,16 @@ pub fn smallest_normalised_side(architecture: &str, side: i64, aux_logits: bool)
 
 #[cfg(test)]
 mod tests {
-    use super::smallest_normalised_side;
+    use super::{inception_sides, smallest_normalised_side, INCEPTION_AUX_MIN_SIDE, INCEPTION_MIN_SIDE};
+
+    #[test]
+    fn inception_sizes_follow_the_paper_and_bound_the_smallest_inputs() {
+        // Table 1 of the paper: 17 × 17 after the first reduction, 8 × 8 at the end; the
+        // auxiliary classifier pools 17 × 17 to 5 × 5 for its 5 × 5 convolution.
+        assert_eq!(inception_sides(299), (17, 5, 8));
+        assert!(inception_sides(INCEPTION_MIN_SIDE).2 == 1 && inception_sides(INCEPTION_MIN_SIDE - 1).2 == 0);
+        assert!(inception_sides(INCEPTION_AUX_MIN_SIDE).1 == 5 && inception_sides(INCEPTION_AUX_MIN_SIDE - 1).1 < 5);
+    }
 
     #[test]
     fn smallest_maps_match_the_torchvision_networks() {

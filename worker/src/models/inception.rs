@@ -21,6 +21,7 @@
 use super::fallible::{Conv, Linear, Norm};
 use super::Capture;
 use crate::{Result, StageError};
+use lthlang::kinds::model::inception_sides as sides;
 use tch::nn;
 use tch::Tensor;
 
@@ -36,23 +37,9 @@ const AUX_CONV1_STDDEV: f64 = 0.01;
 const AUX_FC_STDDEV: f64 = 0.001;
 const DROPOUT: f64 = 0.5;
 
-/// Side of the smallest input for which the main path still has a pixel at `Mixed_7c`, and for
-/// which the auxiliary classifier's last convolution fits (see [`sides`]).
-pub const MIN_SIZE: i64 = 75;
-pub const MIN_SIZE_AUX: i64 = 299;
-
-/// For an input side `s`: the side of `Mixed_6e`, of the input to the auxiliary classifier's 5 x 5
-/// convolution, and of `Mixed_7c` (0 where the input is too small to get there).
-fn sides(s: i64) -> (i64, i64, i64) {
-    let valid = |x: i64, k: i64, stride: i64| if x >= k { (x - k) / stride + 1 } else { 0 };
-    let x = valid(s, 3, 2); // Conv2d_1a_3x3
-    let x = valid(x, 3, 1); // Conv2d_2a_3x3 (2b keeps the size)
-    let x = valid(x, 3, 2); // maxpool1 (3b is 1 x 1)
-    let x = valid(x, 3, 1); // Conv2d_4a_3x3
-    let x = valid(x, 3, 2); // maxpool2; Mixed_5* keep the size
-    let mixed_6 = valid(x, 3, 2); // Mixed_6a
-    (mixed_6, valid(mixed_6, 5, 3), valid(mixed_6, 3, 2)) // AuxLogits' pooling, Mixed_7a
-}
+/// The smallest input sides for the main path and for the auxiliary classifier; `check` refuses
+/// smaller images with the same constants.
+pub use lthlang::kinds::model::{INCEPTION_AUX_MIN_SIDE as MIN_SIZE_AUX, INCEPTION_MIN_SIDE as MIN_SIZE};
 
 /// torchvision's `BasicConv2d`: convolution without bias, batch norm, ReLU.
 struct Unit {
