@@ -7,8 +7,9 @@ attributes/class_attribute_labels_continuous.txt and attributes/image_attribute_
 
 Sizes follow the published set: the longer side is 500 px for nearly every image; landscape
 photographs (about four in five) are 500 wide and mostly 281-375 high, portraits 500 high and
-mostly 333-375 wide, and a few percent are smaller. The counts per class (29-60, 5,994 train and
-5,794 test) are the published totals spread evenly. Content is smooth random colour fields with
+mostly 333-375 wide, and a few percent are smaller. The published totals are spread evenly over
+the classes: 58 or 59 images each, 29 or 30 of them in the training split, 5,994 train and 5,794
+test in all, as published. Content is smooth random colour fields with
 grain, so JPEG sizes and decode times are close to photographs' (pure noise would be several
 times larger and slower to decode than any real image).
 
@@ -71,6 +72,8 @@ def main():
     names[0], names[117] = "001.Black_footed_Albatross", "118.House_Sparrow"
     # Images per class: the published 11,788 spread over 200 classes (58 or 59 each, as most are).
     per_class = [IMAGES // CLASSES + (1 if c < IMAGES % CLASSES else 0) for c in range(CLASSES)]
+    # Training images per class, rounded so that the totals are exactly the published 5,994.
+    train_per_class = [(c + 1) * TRAIN // CLASSES - c * TRAIN // CLASSES for c in range(CLASSES)]
     keep_every = max(1, round(1 / args.fraction))
 
     records = []
@@ -81,7 +84,7 @@ def main():
         for i in range(count):
             image_id += 1
             width, height = size_of(rng)
-            train = 1 if i < count * TRAIN / IMAGES else 0
+            train = 1 if i < train_per_class[c] else 0
             bx = rng.uniform(0, width * 0.4)
             by = rng.uniform(0, height * 0.4)
             bw = rng.uniform(width * 0.2, width - bx)
