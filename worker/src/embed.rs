@@ -92,7 +92,14 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let mut counts = serde_json::Map::new();
     let mut dim = 0;
     for (name, split) in &data.splits {
-        ctx.progress(format!("embedding the {name} split ({} images)", split.len()));
+        let total = split.len();
+        ctx.progress(match ctx.smoke() {
+            Some(batches) => {
+                let first = total.min(i64::try_from(batches).unwrap_or(i64::MAX).saturating_mul(batch));
+                format!("embedding the first {first} of the {name} split's {total} images (smoke run)")
+            }
+            None => format!("embedding the {name} split ({total} images)"),
+        });
         let e = embed_first(
             &net,
             split,
@@ -103,7 +110,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
             &ctx.loop_progress(format!("embedding the {name} split: images")),
         )?;
         dim = e.embeddings.size().get(1).copied().unwrap_or(0);
-        let correct = e.logits.f_argmax(-1, false)?.f_eq_tensor(&e.labels)?.f_sum(Kind::Int64)?.int64_value(&[]);
+        let correct = e.logits.f_argmax(-1, false)?.f_eq_tensor(&e.labels)?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
         let rows = e.labels.size().first().copied().unwrap_or(0);
         accuracy.insert(name.clone(), serde_json::json!(correct as f64 / rows.max(1) as f64));
         counts.insert(name.clone(), serde_json::json!(rows));
