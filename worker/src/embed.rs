@@ -84,7 +84,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let layer = ctx.text("layer")?;
     let batch = ctx.int("batch")?.max(1);
     let (net, input) = models::network_of(ctx, ctx.stage_name("of")?)?;
-    let compute = Compute::from_fields(&ctx.request.fields, ctx.device)?.on_device_of(ctx);
+    let compute = Compute::of_stage(ctx)?;
     compute.prepare(&net)?;
     let data = Dataset::load(&ctx.upstream(ctx.stage_name("data")?)?.dir, ctx.device, input)?;
     let mut tensors = BTreeMap::new();

@@ -94,6 +94,11 @@ impl Compute {
         Ok(Compute { precision, channels_last })
     }
 
+    /// The settings of the node `ctx` runs, from its fields, as they run on its device.
+    pub fn of_stage(ctx: &Context) -> Result<Compute> {
+        Ok(Compute::from_fields(&ctx.request.fields, ctx.device)?.on_device_of(ctx))
+    }
+
     /// `self` as it runs on the stage's device. Channels-last applies on CUDA only: on the CPU the
     /// request is dropped, with a warning, and the network runs in the default format.
     ///

@@ -168,7 +168,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let score_batch = if method == Method::ScoreCam { ctx.int("batch")? } else { 1 };
     let (net, input) = models::network_of(ctx, ctx.stage_name("of")?)?;
     // The maps come from fp32 passes whatever `precision` says; it governs the curves only.
-    let compute = Compute::from_fields(&ctx.request.fields, ctx.device)?.on_device_of(ctx);
+    let compute = Compute::of_stage(ctx)?;
     compute.prepare(&net)?;
     let selection = Selection::from_field(ctx, "images")?;
     let data = Dataset::load(&ctx.upstream(&selection.dataset)?.dir, ctx.device, input)?;

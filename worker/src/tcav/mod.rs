@@ -205,7 +205,7 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let (net, input) = models::network_of(ctx, ctx.stage_name("of")?)?;
     // Directional derivatives are fp32 gradients; only the memory format is the stage's choice.
     // TCAV declares no `precision`, so this is fp32 (and requests without the field run NCHW).
-    let compute = Compute::from_fields(&ctx.request.fields, ctx.device)?.on_device_of(ctx);
+    let compute = Compute::of_stage(ctx)?;
     compute.prepare(&net)?;
     let probes = load_probes(ctx, ctx.stage_name("concepts")?)?;
     let selection = Selection::from_field(ctx, "images")?;
