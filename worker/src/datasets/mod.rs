@@ -42,8 +42,29 @@ pub fn run(ctx: &Context, method: &str) -> Result<serde_json::Value> {
         "mnist" => mnist::artifact(ctx)?,
         other => return Err(StageError::new(format!("dataset `{other}` is not implemented in this version of the worker"))),
     };
+    warn_of_empty_splits(ctx, &meta);
     data::save(&ctx.request.output, &meta, &splits)?;
     Ok(serde_json::json!({ "classes": meta.classes, "splits": meta.splits, "skipped": meta.skipped, "skipped_files": meta.skipped_files }))
+}
+
+/// A split can come out empty only at run time: a validation share carved per class rounds to
+/// no image when classes have few training images (10% of CUB's 1–2 per class in a small
+/// folder). `check` cannot see that, so the node says it, and what follows from it.
+fn warn_of_empty_splits(ctx: &Context, meta: &Meta) {
+    for (name, _) in meta.splits.iter().filter(|(_, count)| **count == 0) {
+        let consequence = if name == "val" {
+            "trainings that validate on it report no validation accuracy and keep their last epoch's weights"
+        } else {
+            "stages that read it have no images to work on"
+        };
+        let share = match ctx.request.fields.get(name.as_str()) {
+            Some(Value::Float(share) | Value::Fraction(share)) => {
+                format!(" (`{name}` = {}% of each class's images rounds to none)", (share * 1e4).round() / 1e2)
+            }
+            _ => String::new(),
+        };
+        ctx.warn(format!("the `{name}` split has no images{share}; {consequence}"));
+    }
 }
 
 /// The `root` folder field.
@@ -180,6 +201,43 @@ mod tests {
         let mut again = ChaCha8Rng::seed_from_u64(1);
         let (repeat, _) = ok(train.batch_augmented(&index, &Augmentation::standard(), &mut again));
         assert!(repeat.equal(&augmented));
+    }
+
+    #[test]
+    fn a_validation_share_that_rounds_to_no_image_is_a_warning() {
+        let dir = tempdir();
+        let root = dir.path().join("pictures");
+        for class in ["a", "b"] {
+            for i in 0..2 {
+                flat(&root.join(format!("{class}/{i}.png")), 8, 8, [255, 0, 0]);
+            }
+        }
+        let fields = BTreeMap::from([
+            ("root".to_owned(), Value::Path(root)),
+            ("image".to_owned(), Value::Int(8)),
+            ("val".to_owned(), Value::Fraction(0.1)),
+            ("test".to_owned(), Value::Fraction(0.5)),
+            ("augment".to_owned(), Value::Bool(false)),
+            ("skip_corrupt".to_owned(), Value::Bool(false)),
+            ("seed".to_owned(), Value::Int(0)),
+        ]);
+        let output = dir.path().join("out");
+        std::fs::create_dir_all(&output).unwrap_or_else(|e| panic!("{e}"));
+        let request = request("image_folder", fields, output);
+        let warnings = std::cell::RefCell::new(Vec::new());
+        let emit = |event: lthlang::exec::job::Event| {
+            if let lthlang::exec::job::Event::Warning { message, .. } = event {
+                warnings.borrow_mut().push(message);
+            }
+        };
+        let ctx = Context { request: &request, device: Device::Cpu, emit: &emit };
+        let metrics = ok(run(&ctx, "image_folder"));
+        assert_eq!(metrics["splits"], serde_json::json!({ "train": 2, "val": 0, "test": 2 }));
+        assert_eq!(
+            warnings.into_inner(),
+            ["the `val` split has no images (`val` = 10% of each class's images rounds to none); trainings that validate on \
+              it report no validation accuracy and keep their last epoch's weights"]
+        );
     }
 
     #[test]
