@@ -149,15 +149,19 @@ pub fn normalise(maps: &Tensor) -> Result<Tensor> {
 /// Score-CAM for one image: each channel of `activations` `[K, h, w]` upsampled to the input
 /// size and normalised to [0, 1] is a mask; `score` maps a batch of masked inputs `[m, C, H, W]`
 /// to logits `[m, classes]`; channel weights are the softmax over channels of the target's logit.
-/// Masks go through `score` `batch` at a time. Returns the low-resolution map `[h, w]`.
+/// Masks go through `score` `batch` at a time. `batches`, when given, stops after that many
+/// batches (a smoke run's cut): only the first `batches × batch` channels are scored, and the map
+/// is their weighted sum alone. Returns the low-resolution map `[h, w]`.
 pub fn score_cam(
     activations: &Tensor,
     input: &Tensor,
     target: i64,
     batch: i64,
+    batches: Option<usize>,
     score: &mut dyn FnMut(&Tensor) -> Result<Tensor>,
 ) -> Result<Tensor> {
-    let (k, _, _) = activations.size3()?;
+    let (channels, _, _) = activations.size3()?;
+    let k = batches.map_or(channels, |b| channels.min(i64::try_from(b).unwrap_or(i64::MAX).saturating_mul(batch)));
     let (_, height, width) = input.size3()?;
     let masks = normalise(&upsample(&double(activations)?, [height, width])?)?.f_to_kind(input.kind())?;
     let mut scores = Vec::new();
@@ -170,7 +174,7 @@ pub fn score_cam(
         start += count;
     }
     let weights = Tensor::f_cat(&scores, 0)?.f_softmax(0, Kind::Double)?;
-    Ok(weighted_sum(&activations.f_unsqueeze(0)?, &weights.f_unsqueeze(0)?)?.f_squeeze_dim(0)?)
+    Ok(weighted_sum(&activations.f_narrow(0, 0, k)?.f_unsqueeze(0)?, &weights.f_unsqueeze(0)?)?.f_squeeze_dim(0)?)
 }
 
 #[cfg(test)]
@@ -274,10 +278,19 @@ mod tests {
                 calls += 1;
                 Ok(m.f_sum_dim_intlist(&[1i64, 2, 3][..], false, Kind::Double)?.f_unsqueeze(1)?)
             };
-            let got = score_cam(&a, &input, 0, batch, &mut score).unwrap_or_else(|e| panic!("{e}"));
+            let got = score_cam(&a, &input, 0, batch, None, &mut score).unwrap_or_else(|e| panic!("{e}"));
             assert_near(&Vec::<f64>::try_from(got.flatten(0, -1)).unwrap_or_default(), &want, 1e-6);
             assert_eq!(calls, if batch == 1 { 2 } else { 1 });
         }
+        // Cut to one batch of one mask, only A₁ is scored: its weight is softmax(2) = 1.
+        let mut calls = 0;
+        let mut score = |m: &Tensor| -> Result<Tensor> {
+            calls += 1;
+            Ok(m.f_sum_dim_intlist(&[1i64, 2, 3][..], false, Kind::Double)?.f_unsqueeze(1)?)
+        };
+        let got = score_cam(&a, &input, 0, 1, Some(1), &mut score).unwrap_or_else(|e| panic!("{e}"));
+        assert_near(&Vec::<f64>::try_from(got.flatten(0, -1)).unwrap_or_default(), &[1., 0., 2., 1.], 1e-12);
+        assert_eq!(calls, 1);
     }
 
     #[test]

@@ -75,12 +75,13 @@ pub struct Maps {
 /// Explains normalised images `x` `[N, 3, H, W]`. `score_batch` is Score-CAM's number of masked
 /// inputs per forward pass.
 pub fn explain(net: &Network, method: Method, layer: &str, x: &Tensor, labels: &Tensor, target: Target, score_batch: i64) -> Result<Maps> {
-    explain_reporting(net, method, layer, x, labels, target, score_batch, &crate::no_progress)
+    explain_reporting(net, method, layer, x, labels, target, score_batch, None, &crate::no_progress)
 }
 
 /// [`explain`], calling `progress` with (done, total) as it goes: images for most methods, masked
 /// inputs for Score-CAM, which runs the network once per channel of the layer for every image
-/// (2048 passes per image at ResNet-50's layer4).
+/// (2048 passes per image at ResNet-50's layer4). `score_batches` stops Score-CAM after that many
+/// batches of masked inputs per image (a smoke run's cut; see [`cam::score_cam`]).
 #[allow(clippy::too_many_arguments, reason = "explain's arguments and the progress callback")]
 pub fn explain_reporting(
     net: &Network,
@@ -90,6 +91,7 @@ pub fn explain_reporting(
     labels: &Tensor,
     target: Target,
     score_batch: i64,
+    score_batches: Option<usize>,
     progress: &dyn Fn(i64, i64),
 ) -> Result<Maps> {
     let (n, _, height, width) = x.size4()?;
@@ -113,16 +115,18 @@ pub fn explain_reporting(
                 Method::EigenCam => cam::eigen(&activation)?,
                 _ => {
                     let channels = activation.size().get(1).copied().unwrap_or(0);
+                    let scored = score_batches
+                        .map_or(channels, |b| channels.min(i64::try_from(b).unwrap_or(i64::MAX).saturating_mul(score_batch.max(1))));
                     let mut score = |masked: &Tensor| {
                         let logits = net.forward(masked, false);
                         masked_done.set(masked_done.get() + masked.size().first().copied().unwrap_or(0));
-                        progress(masked_done.get(), n * channels);
+                        progress(masked_done.get(), n * scored);
                         logits
                     };
                     let mut maps = Vec::new();
                     for b in 0..count {
                         let t = chosen.f_int64_value(&[b])?;
-                        maps.push(cam::score_cam(&activation.f_get(b)?, &xs.f_get(b)?, t, score_batch.max(1), &mut score)?);
+                        maps.push(cam::score_cam(&activation.f_get(b)?, &xs.f_get(b)?, t, score_batch.max(1), score_batches, &mut score)?);
                     }
                     Tensor::f_stack(&maps, 0)?
                 }
@@ -173,14 +177,21 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let selection = Selection::from_field(ctx, "images")?;
     let data = Dataset::load(&ctx.upstream(&selection.dataset)?.dir, ctx.device, input)?;
     let split = data.split(&selection.split)?;
-    let rows = selection.rows(split.len());
+    let mut rows = selection.rows(split.len());
+    // A smoke run cuts each of the node's loops to N batches: the maps to N passes of
+    // IMAGES_PER_PASS images, Score-CAM to N batches of masked inputs per image, and the
+    // deletion and insertion curves (one batch of masked inputs per image) to N images.
+    let smoke = ctx.smoke();
+    if let Some(batches) = smoke {
+        rows.truncate(batches.saturating_mul(usize::try_from(IMAGES_PER_PASS).unwrap_or(1)));
+    }
     let index = Tensor::f_from_slice(&rows)?;
     let (x, labels) = split.batch(&index)?;
     let x = compute.input(&x)?;
     ctx.progress(format!("{} of {} images at `{layer}`", method.name(), rows.len()));
     let unit = if method == Method::ScoreCam { "masked inputs" } else { "images" };
     let progress = ctx.loop_progress(format!("{}: {unit}", method.name()));
-    let maps = explain_reporting(&net, method, layer, &x, &labels, target, score_batch, &progress)?;
+    let maps = explain_reporting(&net, method, layer, &x, &labels, target, score_batch, smoke, &progress)?;
 
     let tensors = BTreeMap::from([
         ("raw".to_owned(), maps.raw.shallow_clone()),
@@ -220,7 +231,12 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     let (_, activation) = net.forward_with(&x.f_narrow(0, 0, 1)?, false, layer)?;
     let size = activation.size();
     metrics["layer_grid"] = serde_json::json!([size.get(2).copied().unwrap_or(1), size.get(3).copied().unwrap_or(1)]);
-    ctx.progress("deletion and insertion curves");
+    let curve_images = smoke.map_or(rows.len(), |batches| batches.min(rows.len()));
+    ctx.progress(if curve_images < rows.len() {
+        format!("deletion and insertion curves of the first {curve_images} of {} images (smoke run)", rows.len())
+    } else {
+        "deletion and insertion curves".to_owned()
+    });
     let fp32 = |batch: &Tensor| -> Result<Tensor> { Ok(net.forward(batch, false)?.f_softmax(-1, tch::Kind::Float)?) };
     let finite = |t: &Tensor| -> Result<bool> { Ok(t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 1) };
     // fp16 overflows (65504) on a network whose activations run large, where fp32 does not: such
@@ -236,7 +252,8 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
             overflowed = true;
             fp32(batch)
         };
-        faithfulness::curves(&x, &maps.normalised, &maps.targets, &mut score)?
+        let first = |t: &Tensor| t.f_narrow(0, 0, i64::try_from(curve_images).unwrap_or(0));
+        faithfulness::curves(&first(&x)?, &first(&maps.normalised)?, &first(&maps.targets)?, &mut score)?
     };
     if overflowed {
         ctx.warn(format!(
@@ -248,6 +265,9 @@ pub fn stage(ctx: &Context) -> Result<serde_json::Value> {
     metrics["deletion_auc"] = mean(&deletion).into();
     metrics["insertion_auc"] = mean(&insertion).into();
     metrics["curve_precision"] = if overflowed { "fp32" } else { compute.precision.name() }.into();
+    if smoke.is_some() {
+        metrics["curve_images"] = curve_images.into();
+    }
     Ok(metrics)
 }
 

@@ -1,6 +1,6 @@
 //! Saliency on real networks: identities that pin the gradient path (Grad-CAM = CAM before the
-//! head), batch invariance, eval mode, the logit as target, and the stage's artifacts.
-//! inception_v3 (Mixed_7c) is left out here: its implementation lives on another branch.
+//! head, for ResNets and Inception-v3), batch invariance, eval mode, the logit as target, the
+//! stage's artifacts, and a smoke run's cut of each loop to N batches.
 
 use super::*;
 use crate::checkpoint;
@@ -288,5 +288,40 @@ fn saliency_stage_writes_maps_and_overlays_of_the_chosen_images() {
                 assert_eq!((decoded.width(), decoded.height()), (128, 128));
             }
         }
+    }
+}
+
+#[test]
+fn saliency_stage_in_a_smoke_run_cuts_score_cam_and_the_curves_to_n_batches() {
+    let fx = Workspace::with_trained_network(1);
+    let images = Value::Sample { dataset: "data".into(), split: "test".into(), count: 4, seed: 2 };
+    let rows = crate::selection::Selection { dataset: "data".into(), split: "test".into(), sample: Some((4, 2)) }.rows(10);
+    let data = ok(crate::data::Dataset::load(&fx.dir("data"), Device::Cpu, crate::data::Normalisation::FIXED));
+    let (x, y) = ok(ok(data.split("test")).batch(&Tensor::from_slice(&rows)));
+    for (method, smoke) in [("gradcam", 1), ("scorecam", 1), ("scorecam", 2)] {
+        let fields = vec![
+            ("of", Value::Stage("trained".into())),
+            ("layer", Value::Str("layer3".into())),
+            ("images", images.clone()),
+            ("target", Value::Word("predicted".into())),
+            ("alpha", Value::Float(0.5)),
+            ("batch", Value::Int(5)),
+        ];
+        let mut request = fx.request(&format!("{method}-{smoke}"), Category::Explain, method, &fields);
+        request.smoke = Some(smoke);
+        let metrics = ok(fixtures::run_request(&request));
+        // Four images are one pass of maps, so all four are explained; the curves, one batch of
+        // masked inputs per image, are cut to the first `smoke` images.
+        assert_eq!(metrics["images"], 4);
+        assert_eq!(metrics["curve_images"], smoke);
+        let stored = ok(checkpoint::load(&request.output.join(MAPS_FILE)));
+        let method = ok(Method::parse(method).ok_or_else(|| StageError::new("method")));
+        let cut = usize::try_from(smoke).ok();
+        let direct = ok(explain_reporting(&fx.network(), method, "layer3", &x, &y, Target::Predicted, 5, cut, &crate::no_progress));
+        assert!(max_difference(&direct.raw, &stored["raw"]) < 1e-6);
+        let whole = ok(explain(&fx.network(), method, "layer3", &x, &y, Target::Predicted, 5));
+        // Grad-CAM has no inner loop to cut; Score-CAM scored only `smoke` batches of 5 masks.
+        let differs = max_difference(&whole.raw, &stored["raw"]) > 1e-6;
+        assert_eq!(differs, method == Method::ScoreCam, "{method:?} smoke {smoke}");
     }
 }
